@@ -9,6 +9,8 @@ A pure library: it imports nothing from the web, database or configuration layer
 
 from tap_service.adql.catalog import Catalog, ColumnInfo, SimpleCatalog, TableInfo, UserFunction
 from tap_service.adql.checked import CheckedQuery, OutputColumn
+from tap_service.adql.checker import check
+from tap_service.adql.dialects import to_sql
 from tap_service.adql.errors import (
     AdqlError,
     AdqlNameError,
@@ -16,6 +18,7 @@ from tap_service.adql.errors import (
     AdqlTypeError,
     AdqlUnsupportedError,
 )
+from tap_service.adql.parser import parse
 
 __all__ = [
     "AdqlError",
@@ -30,8 +33,7 @@ __all__ = [
     "SimpleCatalog",
     "TableInfo",
     "UserFunction",
+    "check",
+    "parse",
+    "to_sql",
 ]
-# parse, check and to_sql are re-exported here by their modules' authors:
-#   from tap_service.adql.parser import parse
-#   from tap_service.adql.checker import check
-#   from tap_service.adql.dialects import to_sql
