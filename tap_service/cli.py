@@ -1,0 +1,136 @@
+"""The ``tap-service`` command: serve, build the demo catalog, ingest, translate ADQL."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tap_service.config import Config
+
+
+def _serve(args: argparse.Namespace, config: Config) -> int:
+    import uvicorn
+
+    from tap_service.main import create_app
+
+    updates: dict[str, object] = {}
+    if args.host:
+        updates["host"] = args.host
+    if args.port:
+        updates["port"] = args.port
+    config = config.model_copy(update=updates)
+    app = create_app(config)
+    print(f"Serving TAP at http://{config.host}:{config.port}{config.path_prefix}", flush=True)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace, config: Config) -> int:
+    from tap_service.adql.dialects.embedded import setup_statements
+    from tap_service.services.demo_catalog import build_demo_catalog
+    from tap_service.storage.embedded import EmbeddedDatabase
+
+    if config.catalog_path.exists():
+        if args.if_missing:
+            print(f"{config.catalog_path} exists; keeping it")
+            return 0
+        config.catalog_path.unlink()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    db = EmbeddedDatabase(config.data_dir, setup_statements=setup_statements())
+    try:
+        build_demo_catalog(db, n_objects=args.objects, seed=args.seed)
+    finally:
+        db.close()
+    print(f"Demo catalog built in {time.perf_counter() - start:.1f} s at {config.catalog_path}")
+    return 0
+
+
+def _ingest(args: argparse.Namespace, config: Config) -> int:
+    from tap_service.adql.dialects.embedded import setup_statements
+    from tap_service.storage.embedded import EmbeddedDatabase
+    from tap_service.storage.ingest import IngestError, ingest
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = EmbeddedDatabase(config.data_dir, setup_statements=setup_statements())
+    try:
+        ingest(db, args.schema, table=args.table, file_path=args.file)
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    print(f"Loaded {args.file} into {args.table}")
+    return 0
+
+
+def _adql(args: argparse.Namespace, config: Config) -> int:
+    from tap_service import adql
+    from tap_service.adql.catalog import SimpleCatalog, TableInfo
+
+    catalog: SimpleCatalog | None = None
+    if args.schema:
+        from tap_service.felis import load_felis
+
+        tables: list[TableInfo] = []
+        for path in args.schema:
+            tables.extend(load_felis(path).table_infos())
+        catalog = SimpleCatalog(tables)
+    text = args.query if args.query != "-" else sys.stdin.read()
+    try:
+        checked = adql.check(adql.parse(text), catalog, text=text)
+        print(adql.to_sql(checked, args.dialect))
+    except adql.AdqlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tap-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve TAP over HTTP")
+    serve.add_argument("--host", help="address to bind (TAP_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (TAP_PORT)")
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser("demo", help="build the DP0.2-like demo catalog in TAP_DATA_DIR")
+    demo.add_argument("--objects", type=int, default=100_000)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--if-missing", action="store_true", help="keep an existing catalog")
+    demo.set_defaults(run=_demo)
+
+    ingest = commands.add_parser("ingest", help="load a CSV or Parquet file as a TAP table")
+    ingest.add_argument("--schema", required=True, type=Path, help="Felis YAML of the table")
+    ingest.add_argument("--table", required=True, help="SCHEMA.TABLE as named in the Felis file")
+    ingest.add_argument("file", type=Path)
+    ingest.set_defaults(run=_ingest)
+
+    translate = commands.add_parser("adql", help="check ADQL and print the backend SQL")
+    translate.add_argument("--dialect", choices=("embedded", "qserv"), default="embedded")
+    translate.add_argument("--schema", action="append", type=Path, help="Felis YAML (repeatable)")
+    translate.add_argument("query", help="the ADQL text, or - to read it from standard input")
+    translate.set_defaults(run=_adql)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.run(args, Config())
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The service's error family.
+
+Each class knows its HTTP status; one exception handler (``handlers.errors``) renders every one
+of them as a DALI error document, so no handler formats errors itself and no traceback reaches a
+client.  ADQL errors from the library are wrapped in ``QueryError`` by the query service.
+"""
+
+from __future__ import annotations
+
+
+class TapError(Exception):
+    """Base of errors reported to clients; ``message`` is what a person reads."""
+
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(TapError):
+    """A request parameter is missing or invalid (DALI: the client's fault, HTTP 400)."""
+
+    status_code = 400
+
+
+class QueryError(UsageError):
+    """The ADQL query is wrong: syntax, unknown names, types, or unsupported by the backend."""
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+class UnknownTableError(TapError):
+    """``/tables/{name}`` for a table TAP_SCHEMA does not have."""
+
+    status_code = 404
+
+
+class BackendUnavailableError(TapError):
+    """The database cannot be reached: clients should retry later (HTTP 503)."""
+
+    status_code = 503
+
+
+class BackendError(TapError):
+    """The database failed while running a checked query: the service's fault (HTTP 500)."""
+
+    status_code = 500
+
+
+class QueryTimeoutError(TapError):
+    """The query ran longer than the sync limit and was cancelled."""
+
+    status_code = 500

@@ -1,0 +1,49 @@
+"""VOSI and DALI metadata endpoints: availability, capabilities, tables, examples."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from tap_service.exceptions import UnknownTableError, UsageError
+from tap_service.handlers.dependencies import FactoryDep, base_url
+from tap_service.services import vosi
+
+router = APIRouter()
+XML = "text/xml"
+
+
+@router.get("/availability", summary="VOSI availability")
+async def availability(factory: FactoryDep) -> Response:
+    state = await run_in_threadpool(factory.availability)
+    return Response(vosi.availability_document(state), media_type=XML)
+
+
+@router.get("/capabilities", summary="VOSI capabilities with TAPRegExt")
+async def capabilities(request: Request, factory: FactoryDep) -> Response:
+    return Response(vosi.capabilities_document(factory.config, base_url(request)), media_type=XML)
+
+
+@router.get("/tables", summary="VOSI tables (detail=min|max)")
+async def tables(request: Request, factory: FactoryDep) -> Response:
+    detail = request.query_params.get("detail", "max").lower()
+    if detail not in ("min", "max"):
+        raise UsageError(f"detail must be min or max, not {detail!r}")
+    model = await run_in_threadpool(lambda: factory.tap_schema.model)
+    return Response(vosi.tableset_document(model, detail=detail == "max"), media_type=XML)
+
+
+@router.get("/tables/{name}", summary="VOSI description of one table")
+async def table(name: str, factory: FactoryDep) -> Response:
+    model = await run_in_threadpool(lambda: factory.tap_schema.model)
+    found = model.find_table(name)
+    if found is None:
+        raise UnknownTableError(f"There is no table {name!r}; GET /tables lists them")
+    return Response(vosi.table_document(model, found), media_type=XML)
+
+
+@router.get("/examples", summary="DALI examples")
+async def examples(factory: FactoryDep) -> HTMLResponse:
+    path = factory.examples_path()
+    return HTMLResponse(path.read_text(encoding="utf-8"), media_type="application/xhtml+xml")

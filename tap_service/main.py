@@ -1,0 +1,60 @@
+"""Application wiring: ``create_app()`` builds the ASGI app around one ``Factory``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from html import escape
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from tap_service import __version__
+from tap_service.config import Config
+from tap_service.factory import Factory
+from tap_service.handlers import errors, tap, vosi
+
+
+def create_app(config: Config | None = None, factory: Factory | None = None) -> FastAPI:
+    config = config or (factory.config if factory else Config())
+    factory = factory or Factory(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        factory.close()
+
+    prefix = config.path_prefix.rstrip("/")
+    app = FastAPI(
+        title=config.service_title,
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=f"{prefix}/openapi.json",
+        docs_url=f"{prefix}/docs",
+        redoc_url=None,
+    )
+    app.state.factory = factory
+    errors.install(app)
+    app.include_router(tap.router, prefix=prefix)
+    app.include_router(vosi.router, prefix=prefix)
+
+    @app.get(prefix or "/", include_in_schema=False)
+    async def landing() -> HTMLResponse:
+        links = "".join(
+            f'<li><a href="{prefix}/{name}">{name}</a></li>'
+            for name in ("capabilities", "availability", "tables", "examples")
+        )
+        title = escape(config.service_title)
+        return HTMLResponse(
+            f"<!DOCTYPE html><html><head><title>{title}</title></head><body>"
+            f"<h1>{title}</h1><p>IVOA TAP 1.1 service. Point TOPCAT or pyvo at "
+            f"this URL.</p><ul>{links}</ul></body></html>"
+        )
+
+    if prefix:
+
+        @app.get("/", include_in_schema=False)
+        async def root() -> RedirectResponse:
+            return RedirectResponse(prefix)
+
+    return app

@@ -1,0 +1,202 @@
+"""One path from an ADQL request to a stream of document bytes, shared by /sync and async jobs.
+
+``prepare`` does everything that can fail because of the request (parameters, parse, check,
+translation) before any byte is sent, so those failures become proper HTTP 400 answers.
+``stream`` then runs the SQL: it pulls the first batch before yielding anything, so a database
+error that happens at once is still reported with the right status; a failure after rows have
+left becomes a trailing QUERY_STATUS=ERROR INFO, the only honest thing a stream can still say.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from tap_service import adql
+from tap_service.adql.checked import CheckedQuery, OutputColumn
+from tap_service.config import Config
+from tap_service.exceptions import BackendError, QueryError, UsageError
+from tap_service.services.tapschema import TapSchemaService
+from tap_service.storage.backend import Backend
+from tap_service.votable import Info, ResultWriter, UnknownFormatError, make_writer
+from tap_service.votable.fields import Field
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_LANGS = {"adql": "ADQL-2.1", "adql-2.0": "ADQL-2.0", "adql-2.1": "ADQL-2.1"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueryRequest:
+    """The DALI/TAP parameters of one query, already case-normalised by the handler."""
+
+    query: str | None
+    lang: str | None
+    maxrec: str | None = None
+    response_format: str | None = None
+    request: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedQuery:
+    checked: CheckedQuery
+    sql: str | None
+    maxrec: int
+    writer: ResultWriter
+
+    @property
+    def media_type(self) -> str:
+        return self.writer.media_type
+
+
+def output_fields(columns: tuple[OutputColumn, ...]) -> list[Field]:
+    """VOTable FIELDs for the result columns; unknown types travel as strings."""
+    fields = []
+    for column in columns:
+        datatype = column.datatype or "char"
+        arraysize = column.arraysize if column.datatype else "*"
+        fields.append(
+            Field(
+                name=column.name,
+                datatype=datatype,
+                arraysize=arraysize,
+                xtype=column.xtype,
+                unit=column.unit,
+                ucd=column.ucd,
+                utype=column.utype,
+                description=column.description,
+            )
+        )
+    return fields
+
+
+class QueryService:
+    """Turns TAP query parameters into result documents."""
+
+    def __init__(self, config: Config, backend: Backend, tap_schema: TapSchemaService) -> None:
+        self._config = config
+        self._backend = backend
+        self._tap_schema = tap_schema
+
+    def prepare(self, request: QueryRequest) -> PreparedQuery:
+        if request.request is not None and request.request.lower() != "doquery":
+            raise UsageError(
+                f"REQUEST={request.request} is not supported; the only request is doQuery"
+            )
+        if request.lang is None or not request.lang.strip():
+            raise UsageError("The LANG parameter is required: use LANG=ADQL")
+        if request.lang.strip().lower() not in ACCEPTED_LANGS:
+            raise UsageError(
+                f"LANG={request.lang} is not supported; use ADQL, ADQL-2.0 or ADQL-2.1"
+            )
+        text = request.query
+        if text is None or not text.strip():
+            raise UsageError("The QUERY parameter is required and must hold an ADQL query")
+        if len(text) > self._config.max_query_length:
+            raise UsageError(
+                f"The query is {len(text)} characters long; the limit is "
+                f"{self._config.max_query_length}"
+            )
+        maxrec = self._maxrec(request.maxrec)
+        checked = self.check(text)
+        try:
+            sql = adql.to_sql(checked, self._backend.dialect)
+        except adql.AdqlError as exc:
+            raise _query_error(exc) from exc
+        infos = [
+            Info(name="QUERY", value=text),
+            Info(name="LANG", value=request.lang),
+        ]
+        try:
+            writer = make_writer(
+                request.response_format, output_fields(checked.columns), infos=infos
+            )
+        except UnknownFormatError as exc:
+            raise UsageError(str(exc)) from exc
+        return PreparedQuery(checked=checked, sql=sql, maxrec=maxrec, writer=writer)
+
+    def check(self, text: str) -> CheckedQuery:
+        """Parse and check ADQL against the current TAP_SCHEMA."""
+        try:
+            return adql.check(adql.parse(text), self._tap_schema.model, text=text)
+        except adql.AdqlError as exc:
+            raise _query_error(exc) from exc
+
+    def stream(self, prepared: PreparedQuery) -> Iterator[bytes]:
+        """The document: the first batch is fetched before this returns its iterator."""
+        writer = prepared.writer
+        if prepared.maxrec == 0 or prepared.sql is None:
+            return iter([writer.begin(), writer.end()])
+        batches = self._backend.stream(prepared.sql, batch_rows=self._config.batch_rows)
+        try:
+            first = next(batches, None)
+        except adql.AdqlError as exc:
+            raise _query_error(exc) from exc
+        except Exception as exc:
+            log.exception("query failed before its first row")
+            raise BackendError(f"The database could not run the query: {_brief(exc)}") from exc
+        return self._document(writer, prepared.maxrec, first, batches)
+
+    def _document(
+        self,
+        writer: ResultWriter,
+        maxrec: int,
+        first: pa.RecordBatch | None,
+        batches: Iterator[pa.RecordBatch],
+    ) -> Iterator[bytes]:
+        yield writer.begin()
+        remaining = maxrec
+        overflow = False
+        error: str | None = None
+        batch = first
+        try:
+            while batch is not None:
+                if batch.num_rows > remaining:
+                    batch = batch.slice(0, remaining)
+                    overflow = True
+                if batch.num_rows:
+                    yield writer.write_batch(batch)
+                    remaining -= batch.num_rows
+                if overflow:
+                    break
+                batch = next(batches, None)
+                if remaining == 0 and batch is not None:
+                    # One row beyond MAXREC exists only if this batch is not empty.
+                    while batch is not None and batch.num_rows == 0:
+                        batch = next(batches, None)
+                    overflow = batch is not None
+                    break
+        except Exception as exc:
+            log.exception("query failed while streaming")
+            error = f"The database failed while sending rows: {_brief(exc)}"
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+        after = [Info(name="QUERY_STATUS", value="ERROR", content=error)] if error else []
+        yield writer.end(overflow=overflow, infos_after=after)
+
+    def _maxrec(self, value: str | None) -> int:
+        limit = self._config.maxrec_limit
+        if value is None or value.strip() == "":
+            return min(self._config.maxrec_default, limit)
+        try:
+            maxrec = int(value)
+        except ValueError:
+            raise UsageError(f"MAXREC must be a non-negative integer, not {value!r}") from None
+        if maxrec < 0:
+            raise UsageError(f"MAXREC must be a non-negative integer, not {value!r}")
+        return min(maxrec, limit)
+
+
+def _query_error(exc: adql.AdqlError) -> QueryError:
+    return QueryError(str(exc), line=exc.line, column=exc.column)
+
+
+def _brief(exc: BaseException) -> str:
+    """The first line of a driver message: enough to act on, no internals."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
