@@ -1,22 +1,50 @@
 # Everything a developer or CI needs; see README.md.
 SHELL := /bin/bash
-UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export UV_PYTHON ?= python3
 
-.PHONY: install serve test lint bench
+.PHONY: install serve demo test test-fast lint bench system-deps clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
-	.tools/bin/pip install --quiet 'uv>=0.5'
+	.tools/bin/pip install --quiet 'uv>=0.5,<1'
 
 install: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --quiet
+
+# STILTS (taplint, tapquery) and Java come from Debian; tests drive the service with them.
+system-deps:
+	@command -v stilts >/dev/null 2>&1 || { \
+	  echo "Installing Debian's stilts (taplint) ..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq stilts >/dev/null; }
+
+# Builds the demo catalog once (TAP_DATA_DIR, default ./data), then serves it.
+serve: install
+	$(VENV)/bin/tap-service demo --if-missing
+	$(VENV)/bin/tap-service serve
+
+demo: install
+	$(VENV)/bin/tap-service demo
 
 lint: install
 	$(VENV)/bin/ruff check tap_service tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: install
+test: install system-deps lint
 	$(VENV)/bin/pytest
+
+# Skips the slow scale tests (CI still runs them through `make test`).
+test-fast: install
+	$(VENV)/bin/pytest -m "not slow"
+
+bench: install
+	$(PY) benchmarks/bench_adql.py
+	$(PY) benchmarks/bench_sync.py
+	$(PY) benchmarks/bench_writers.py
+
+clean:
+	rm -rf .venv .tools data test-artifacts .pytest_cache .mypy_cache .ruff_cache

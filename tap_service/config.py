@@ -98,7 +98,7 @@ class Config(BaseSettings):
         default=8, gt=0, description="Worker threads running database queries and writers."
     )
     user_functions: list[UserFunctionConfig] = Field(
-        default_factory=list, description="User-defined ADQL functions (see docs/config.md)."
+        default_factory=list, description="User-defined ADQL functions (see docs/configuration.md)."
     )
     qserv: QservConfig = Field(default_factory=QservConfig)
     service_title: str = Field(
