@@ -1,0 +1,256 @@
+"""Per-column preparation shared by every writer.
+
+A FIELD's declared datatype is the contract with the client, whatever Arrow type the database
+happened to produce (an int32 expression declared ``long``, a decimal declared ``double``, an
+all-NULL column of Arrow type ``null``).  ``conform`` turns every batch column into one canonical
+Arrow type per VOTable datatype, so the encoders only ever meet those types.  Text rendering is
+vectorised with Arrow compute kernels: there is no Python code per cell.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tap_service.votable.fields import Field
+
+Kind = Literal["boolean", "number", "char", "unicodeChar"]
+
+NUMERIC_TYPES: dict[str, tuple[pa.DataType, str]] = {
+    "unsignedByte": (pa.uint8(), "u1"),
+    "short": (pa.int16(), ">i2"),
+    "int": (pa.int32(), ">i4"),
+    "long": (pa.int64(), ">i8"),
+    "float": (pa.float32(), ">f4"),
+    "double": (pa.float64(), ">f8"),
+}
+
+SUPPORTED_DATATYPES = ("boolean", *NUMERIC_TYPES, "char", "unicodeChar")
+
+# Regular expression (RE2 syntax) for characters XML 1.0 forbids; Arrow strings are valid UTF-8,
+# so surrogates cannot occur.
+_ILLEGAL_XML_RE2 = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x{fffe}\\x{ffff}]"
+
+
+class FieldError(ValueError):
+    """A Field whose metadata no serialization can honour (unknown datatype, bad arraysize)."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Parsed VOTable arraysize.
+
+    ``count`` is the number of elements of a fixed-size value, ``None`` when variable;
+    ``bound`` the maximum count of a variable value (``"10*"``), ``None`` if unbounded.
+    """
+
+    count: int | None
+    bound: int | None
+
+    @property
+    def variable(self) -> bool:
+        return self.count is None
+
+
+def parse_arraysize(arraysize: str | None) -> Shape:
+    """Multi-dimensional sizes (``"2x3"``, ``"2x*"``) flatten to their element count."""
+    if arraysize is None:
+        return Shape(count=1, bound=None)
+    text = arraysize.strip()
+    try:
+        dims = text.split("x")
+        product = 1
+        for dim in dims[:-1]:
+            product *= int(dim)
+        last = dims[-1]
+        if last.endswith("*"):
+            prefix = last[:-1]
+            bound = product * int(prefix) if prefix else None
+            return Shape(count=None, bound=bound)
+        return Shape(count=product * int(last), bound=None)
+    except ValueError:
+        raise FieldError(f"invalid arraysize {arraysize!r}") from None
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """What the encoders need to know about one Field, computed once per response."""
+
+    field: Field
+    kind: Kind
+    shape: Shape
+    is_array: bool  # numeric values with an arraysize (geometry, vectors)
+    arrow_type: pa.DataType  # canonical Arrow type of a conformed column
+    numpy_dtype: np.dtype[np.generic] | None  # big-endian element type of numbers
+
+    @property
+    def is_float(self) -> bool:
+        return self.field.datatype in ("float", "double")
+
+
+def column_spec(field: Field) -> ColumnSpec:
+    datatype = field.datatype
+    shape = parse_arraysize(field.arraysize)
+    if datatype == "boolean":
+        if shape.count != 1:
+            raise FieldError(f"field {field.name!r}: boolean arrays are not supported")
+        return ColumnSpec(field, "boolean", shape, False, pa.bool_(), None)
+    if datatype in NUMERIC_TYPES:
+        arrow_type, dtype = NUMERIC_TYPES[datatype]
+        is_array = field.arraysize is not None and shape.count != 1
+        target = pa.list_(arrow_type) if is_array else arrow_type
+        return ColumnSpec(field, "number", shape, is_array, target, np.dtype(dtype))
+    if datatype in ("char", "unicodeChar"):
+        kind: Kind = "char" if datatype == "char" else "unicodeChar"
+        return ColumnSpec(field, kind, shape, False, pa.string(), None)
+    raise FieldError(
+        f"field {field.name!r}: unsupported datatype {datatype!r}"
+        f" (supported: {', '.join(SUPPORTED_DATATYPES)})"
+    )
+
+
+def _timestamp_text(column: pa.Array) -> pa.Array:
+    """DALI timestamps: ``YYYY-MM-DDTHH:MM:SS.sss`` in UTC, no zone suffix."""
+    unit_type = pa.timestamp("ms")  # tz-aware values are stored as UTC; dropping tz keeps them
+    millis = column.cast(unit_type, safe=False)
+    return pc.strftime(millis, format="%Y-%m-%dT%H:%M:%S")
+
+
+def _to_string(column: pa.Array) -> pa.Array:
+    arrow_type = column.type
+    if pa.types.is_timestamp(arrow_type):
+        return _timestamp_text(column)
+    if pa.types.is_date(arrow_type):
+        return column.cast(pa.string())
+    if pa.types.is_dictionary(arrow_type):
+        return _to_string(column.dictionary_decode())
+    if pa.types.is_boolean(arrow_type):
+        return pc.if_else(column, "T", "F")
+    if pa.types.is_floating(arrow_type):
+        return float_text(column.cast(pa.float64()) if arrow_type == pa.float16() else column)
+    return column.cast(pa.string())
+
+
+def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
+    """Cast exactly when possible; fall back to Arrow's unchecked cast (float → int truncates)."""
+    if column.type == target:
+        return column
+    if pa.types.is_decimal(column.type) and pa.types.is_integer(target):
+        column = column.cast(pa.float64())
+    try:
+        return column.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column.cast(target, safe=False)
+
+
+def conform(column: pa.Array | pa.ChunkedArray, spec: ColumnSpec) -> pa.Array:
+    """Bring one batch column to the canonical Arrow type of its Field."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if spec.kind in ("char", "unicodeChar"):
+        if column.type == pa.string():
+            return column
+        if column.type == pa.null():
+            return pa.nulls(len(column), pa.string())
+        if pa.types.is_large_string(column.type) or pa.types.is_string_view(column.type):
+            return column.cast(pa.string())
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            return column.cast(pa.string())
+        return _to_string(column)
+    if spec.is_array:
+        if pa.types.is_fixed_size_list(column.type) or pa.types.is_large_list(column.type):
+            column = column.cast(pa.list_(column.type.value_type))
+        return _cast(column, spec.arrow_type)
+    if spec.kind == "number" and pa.types.is_timestamp(column.type):
+        column = column.cast(pa.int64())
+    return _cast(column, spec.arrow_type)
+
+
+def float_text(column: pa.Array) -> pa.Array:
+    """Shortest round-trip text of floats; NaN and infinities spelled the VOTable way.
+
+    Arrow formats float32 with single precision, so ``0.1f`` prints as ``0.1``, and doubles
+    with the shortest text that reads back to the same bits.
+    """
+    text = column.cast(pa.string())
+    finite = pc.is_finite(column)
+    if pc.all(finite).as_py() is not False:  # all finite, or no non-null values
+        return text
+    text = pc.if_else(pc.is_nan(column), "NaN", text)
+    text = pc.if_else(pc.and_(pc.is_inf(column), pc.greater(column, 0)), "+Inf", text)
+    return pc.if_else(pc.and_(pc.is_inf(column), pc.less(column, 0)), "-Inf", text)
+
+
+def array_text(column: pa.Array, element_null: str) -> pa.Array:
+    """Space-separated elements (VOTable TABLEDATA arrays); NULL arrays stay NULL."""
+    values = column.flatten()  # honours slicing; drops values hidden under NULL lists
+    texts = float_text(values) if pa.types.is_floating(values.type) else values.cast(pa.string())
+    texts = texts.fill_null(element_null)
+    lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+    offsets = np.zeros(len(column) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    lists = pa.ListArray.from_arrays(pa.array(offsets), texts, mask=column.is_null())
+    return pc.binary_join(lists, " ")
+
+
+def text(column: pa.Array, spec: ColumnSpec, *, true: str = "T", false: str = "F") -> pa.Array:
+    """A conformed column as strings (NULL stays NULL), used by TABLEDATA, CSV and TSV."""
+    if spec.kind == "boolean":
+        return pc.if_else(column, true, false)
+    if spec.kind == "number":
+        if spec.is_array:
+            return array_text(column, "NaN" if spec.is_float else "")
+        if spec.is_float:
+            return float_text(column)
+        return column.cast(pa.string())
+    return column
+
+
+def truncate(column: pa.Array, spec: ColumnSpec) -> pa.Array:
+    """Cut strings to the declared maximum length (fixed ``n`` or bounded ``n*``)."""
+    limit = spec.shape.count if spec.shape.count is not None else spec.shape.bound
+    if limit is None:
+        return column
+    lengths = pc.utf8_length(column)
+    if pc.max(lengths).as_py() is None or pc.max(lengths).as_py() <= limit:
+        return column
+    return pc.utf8_slice_codeunits(column, 0, limit)
+
+
+def xml_escape(column: pa.Array) -> pa.Array:
+    """Escape ``& < >`` and replace characters illegal in XML 1.0 (with U+FFFD)."""
+    if pc.any(pc.match_substring_regex(column, "[&<>]")).as_py():
+        column = pc.replace_substring(column, "&", "&amp;")
+        column = pc.replace_substring(column, "<", "&lt;")
+        column = pc.replace_substring(column, ">", "&gt;")
+    if pc.any(pc.match_substring_regex(column, _ILLEGAL_XML_RE2)).as_py():
+        column = pc.replace_substring_regex(column, _ILLEGAL_XML_RE2, "\ufffd")
+    return column
+
+
+def string_buffer(column: pa.Array) -> memoryview:
+    """The bytes of all values of a string/binary array, back to back, without copying.
+
+    Arrow stores variable-length values contiguously, so joining every row of a batch is just
+    the slice of the data buffer between the first and last offset.
+    """
+    if len(column) == 0:
+        return memoryview(b"")
+    offsets_buffer = column.buffers()[1]
+    data_buffer = column.buffers()[2]
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)
+    start = int(offsets[column.offset])
+    stop = int(offsets[column.offset + len(column)])
+    if data_buffer is None:
+        return memoryview(b"")
+    return memoryview(data_buffer)[start:stop]
+
+
+def nan_of(dtype: np.dtype[np.generic]) -> float | int:
+    """The NULL filler for numbers inside binary records (NaN for floats, 0 otherwise)."""
+    return math.nan if dtype.kind == "f" else 0
