@@ -22,6 +22,7 @@ from tap_service.votable.fields import Field
 from tap_service.votable.tabledata import TableDataWriter
 
 VOTABLE_MIME = "application/x-votable+xml"
+TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
 
 
 class ResultWriter(Protocol):
@@ -40,10 +41,11 @@ class ResultWriter(Protocol):
 class FormatInfo:
     """One output format as advertised in /capabilities (TAPRegExt outputFormat)."""
 
-    mime_type: str
-    aliases: tuple[str, ...]
+    mime: str  # what the service answers with, and accepts as RESPONSEFORMAT
+    aliases: tuple[str, ...]  # other accepted RESPONSEFORMAT values (case-insensitive)
     serialization: str | None  # VOTable serialization, None for non-VOTable formats
     description: str
+    ivo_id: str | None = None  # TAPRegExt standard key, where one exists
 
 
 _FORMATS: tuple[FormatInfo, ...] = (
@@ -52,18 +54,21 @@ _FORMATS: tuple[FormatInfo, ...] = (
         ("votable", VOTABLE_MIME, "text/xml", "votable/b2"),
         "BINARY2",
         "VOTable 1.4, BINARY2 serialization (the default)",
+        f"{TAPREGEXT}#output-votable-binary2",
     ),
     FormatInfo(
         f"{VOTABLE_MIME};serialization=TABLEDATA",
         ("votable/td",),
         "TABLEDATA",
         "VOTable 1.4, TABLEDATA (XML) serialization",
+        f"{TAPREGEXT}#output-votable-td",
     ),
     FormatInfo(
         f"{VOTABLE_MIME};serialization=BINARY",
         ("votable/b",),
         "BINARY",
         "VOTable 1.4, BINARY serialization (NULLs as in-band values, see VALUES null)",
+        f"{TAPREGEXT}#output-votable-binary",
     ),
     FormatInfo("text/csv;header=present", ("csv", "text/csv"), None, "CSV (RFC 4180) with header"),
     FormatInfo(
@@ -93,7 +98,7 @@ def supported_formats() -> list[FormatInfo]:
 def accepted_format_names() -> list[str]:
     names: list[str] = []
     for fmt in _FORMATS:
-        names.append(fmt.mime_type)
+        names.append(fmt.mime)
         names.extend(fmt.aliases)
     return names
 
