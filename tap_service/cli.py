@@ -48,7 +48,12 @@ def _demo(args: argparse.Namespace, config: Config) -> int:
     start = time.perf_counter()
     db = EmbeddedDatabase(config.data_dir, setup_statements=setup_statements())
     try:
-        build_demo_catalog(db, n_objects=args.objects, seed=args.seed)
+        build_demo_catalog(
+            db,
+            n_objects=args.objects,
+            n_forced_per_object=args.forced_per_object,
+            seed=args.seed,
+        )
     finally:
         db.close()
     print(f"Demo catalog built in {time.perf_counter() - start:.1f} s at {config.catalog_path}")
@@ -108,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="build the DP0.2-like demo catalog in TAP_DATA_DIR")
     demo.add_argument("--objects", type=int, default=100_000)
+    demo.add_argument("--forced-per-object", type=int, default=20)
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--if-missing", action="store_true", help="keep an existing catalog")
     demo.set_defaults(run=_demo)

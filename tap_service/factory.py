@@ -15,7 +15,7 @@ from pathlib import Path
 from tap_service.adql.catalog import UserFunction
 from tap_service.adql.types import ValueType
 from tap_service.config import Config
-from tap_service.exceptions import BackendUnavailableError
+from tap_service.exceptions import BackendUnavailableError, TapError
 from tap_service.services.query import QueryService
 from tap_service.services.tapschema import TapSchemaService
 from tap_service.services.vosi import Availability
@@ -68,7 +68,8 @@ class Factory:
             self.backend.ping()
         except Exception as exc:  # noqa: BLE001 - any failure means "not available"
             log.warning("availability check failed: %s", exc)
-            return Availability(available=False, note=f"The database is not reachable: {exc}")
+            note = exc.message if isinstance(exc, TapError) else "The database is not reachable"
+            return Availability(available=False, note=note)
         return Availability(
             available=True, note="The service is accepting queries", up_since=self.started
         )
@@ -89,15 +90,18 @@ def open_backend(config: Config) -> Backend:
         from tap_service.adql.dialects.embedded import setup_statements
         from tap_service.storage.embedded import EmbeddedDatabase
 
+        # Messages go to clients: they name no server paths (the log does).
         if not config.catalog_path.exists():
+            log.error("no catalog at %s", config.catalog_path)
             raise BackendUnavailableError(
-                f"No catalog at {config.catalog_path}: run `tap-service demo` or "
-                "`tap-service ingest` first"
+                "The service has no catalog yet: its operator must run `tap-service demo` or "
+                "`tap-service ingest`"
             )
         try:
             return EmbeddedDatabase(
                 config.data_dir, read_only=True, setup_statements=setup_statements()
             )
         except Exception as exc:
-            raise BackendUnavailableError(f"Cannot open {config.catalog_path}: {exc}") from exc
+            log.exception("cannot open %s", config.catalog_path)
+            raise BackendUnavailableError("The catalog database cannot be opened") from exc
     raise BackendUnavailableError(f"The {config.backend} backend is not available yet")

@@ -48,12 +48,23 @@ class RunningService:
         self.process = process
 
 
-def start_service(data_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None) -> RunningService:
+def start_service(
+    data_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None
+) -> RunningService:
     port = free_port()
     env = {**os.environ, "TAP_DATA_DIR": str(data_dir), **(extra_env or {})}
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tap_service.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "tap_service.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -91,7 +102,9 @@ def demo_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def service(demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+def service(
+    demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningService]:
     log_path = tmp_path_factory.mktemp("logs") / "serve.log"
     running = start_service(demo_data_dir, log_path)
     yield running

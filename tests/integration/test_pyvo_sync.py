@@ -61,7 +61,9 @@ def test_tables_lists_demo_tables_with_columns(tap: pyvo.dal.TAPService) -> None
     assert "TAP_SCHEMA.columns" in tables
 
 
-def test_cone_search_matches_numpy(tap: pyvo.dal.TAPService, raw: dict[str, dict[str, np.ndarray]]) -> None:
+def test_cone_search_matches_numpy(
+    tap: pyvo.dal.TAPService, raw: dict[str, dict[str, np.ndarray]]
+) -> None:
     obj = raw["Object"]
     ra0, dec0 = float(np.median(obj["coord_ra"])), float(np.median(obj["coord_dec"]))
     radius = 0.1
@@ -81,7 +83,9 @@ def test_cone_search_matches_numpy(tap: pyvo.dal.TAPService, raw: dict[str, dict
     assert int(np.min(result["objectId"])) > 2**53
 
 
-def test_join_object_forced_source(tap: pyvo.dal.TAPService, raw: dict[str, dict[str, np.ndarray]]) -> None:
+def test_join_object_forced_source(
+    tap: pyvo.dal.TAPService, raw: dict[str, dict[str, np.ndarray]]
+) -> None:
     target = int(raw["Object"]["objectId"][123])
     result = tap.run_sync(
         "SELECT o.objectId, fs.band, fs.psfFlux, cv.expMidptMJD "
@@ -97,7 +101,9 @@ def test_join_object_forced_source(tap: pyvo.dal.TAPService, raw: dict[str, dict
     assert np.all(np.diff(np.asarray(result["expMidptMJD"])) >= 0)
 
 
-def test_aggregate_counts_per_band(tap: pyvo.dal.TAPService, raw: dict[str, dict[str, np.ndarray]]) -> None:
+def test_aggregate_counts_per_band(
+    tap: pyvo.dal.TAPService, raw: dict[str, dict[str, np.ndarray]]
+) -> None:
     result = tap.run_sync(
         "SELECT band, COUNT(*) AS n FROM dp02_dc2_catalogs.ForcedSource GROUP BY band ORDER BY band"
     ).to_table()
@@ -145,7 +151,11 @@ def test_adql_error_is_a_dali_error_with_position(tap_url: str) -> None:
 def test_parameter_names_are_case_insensitive(tap_url: str) -> None:
     response = requests.get(
         f"{tap_url}/sync",
-        params={"lang": "adql", "Query": f"SELECT TOP 3 objectId FROM {OBJECT}", "responseformat": "csv"},
+        params={
+            "lang": "adql",
+            "Query": f"SELECT TOP 3 objectId FROM {OBJECT}",
+            "responseformat": "csv",
+        },
         timeout=30,
     )
     assert response.status_code == 200, response.text

@@ -29,8 +29,11 @@ def run_taplint(tap_url: str, stages: str, report: Path) -> tuple[str, dict[str,
     )
     output = result.stdout + result.stderr
     report.write_text(output)
-    totals = re.search(r"Totals:\s*Errors:\s*(\d+);\s*Warnings:\s*(\d+);\s*Infos:\s*(\d+);"
-                       r"\s*Summaries:\s*(\d+);\s*Failures:\s*(\d+)", output)
+    totals = re.search(
+        r"Totals:\s*Errors:\s*(\d+);\s*Warnings:\s*(\d+);\s*Infos:\s*(\d+);"
+        r"\s*Summaries:\s*(\d+);\s*Failures:\s*(\d+)",
+        output,
+    )
     assert totals, f"taplint printed no totals (exit {result.returncode}):\n{output[-3000:]}"
     errors, warnings, _infos, _summaries, failures = (int(x) for x in totals.groups())
     return output, {"errors": errors, "warnings": warnings, "failures": failures}
