@@ -168,7 +168,8 @@ def main() -> None:
                 p50 = statistics.median(latencies) * 1000
                 p95 = pct(latencies, 0.95) * 1000
                 print(
-                    f"  {clients} client(s): p50 {p50:.2f} ms, p95 {p95:.2f} ms, {qps:.0f} queries/s"
+                    f"  {clients} client(s): p50 {p50:.2f} ms, p95 {p95:.2f} ms,"
+                    f" {qps:.0f} queries/s"
                     f"  | p50 target {TARGET_P50_MS} ms (x{p50 / TARGET_P50_MS:.2f}),"
                     f" vs DaCHS p50 {DACHS_P50_MS} ms (x{DACHS_P50_MS / p50:.1f} faster),"
                     f" qps vs DaCHS x{qps / DACHS_QPS:.1f}, vs target x{qps / TARGET_QPS:.2f}"

@@ -71,7 +71,8 @@ def test_cone_search_matches_numpy(
         "SELECT objectId, coord_ra, coord_dec, "
         f"DISTANCE(POINT('ICRS', coord_ra, coord_dec), POINT('ICRS', {ra0}, {dec0})) AS dist "
         f"FROM {OBJECT} "
-        f"WHERE CONTAINS(POINT('ICRS', coord_ra, coord_dec), CIRCLE('ICRS', {ra0}, {dec0}, {radius})) = 1 "
+        "WHERE CONTAINS(POINT('ICRS', coord_ra, coord_dec), "
+        f"CIRCLE('ICRS', {ra0}, {dec0}, {radius})) = 1 "
         "ORDER BY dist"
     ).to_table()
     distances = angular_distance(obj["coord_ra"], obj["coord_dec"], ra0, dec0)
@@ -171,7 +172,8 @@ def test_every_format_round_trips(tap_url: str, fmt: str) -> None:
         f"{tap_url}/sync",
         data={
             "LANG": "ADQL",
-            "QUERY": f"SELECT TOP 5 objectId, coord_ra, detect_isPrimary, g_psfFlux FROM {OBJECT} ORDER BY objectId",
+            "QUERY": "SELECT TOP 5 objectId, coord_ra, detect_isPrimary, g_psfFlux "
+            f"FROM {OBJECT} ORDER BY objectId",
             "RESPONSEFORMAT": fmt,
         },
         timeout=30,

@@ -43,6 +43,6 @@ def test_taplint_sync_stages_report_no_errors(tap_url: str, artifacts: Path) -> 
     report = artifacts / "taplint-sync.txt"
     output, counts = run_taplint(tap_url, SYNC_STAGES, report)
     problems = [line for line in output.splitlines() if re.match(r"^[EF]-", line)]
-    assert counts["errors"] == 0 and counts["failures"] == 0, (
-        f"taplint: {counts}; report in {report}\n" + "\n".join(problems[:60])
-    )
+    summary = f"taplint: {counts}; report in {report}\n" + "\n".join(problems[:60])
+    assert counts["errors"] == 0, summary
+    assert counts["failures"] == 0, summary
