@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from html import escape
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, RedirectResponse
 
@@ -21,6 +22,8 @@ def create_app(config: Config | None = None, factory: Factory | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Database queries and writers run in worker threads; this bounds how many at once.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
         yield
         factory.close()
 
