@@ -1,7 +1,709 @@
-"""ADQL text to tree (placeholder until the grammar lands)."""
+"""ADQL text to tree.
 
-from tap_service.adql.ast import Query
+The grammar (``grammar.lark``) is LALR(1) with lark's contextual lexer, and the tree is built
+*during* parsing: lark calls the ``_Builder`` methods at each reduction, so no intermediate parse
+tree is ever allocated.  The parser is built lazily once per process and shared (lark's LALR
+parser keeps no state between calls).
+
+Everything the grammar leaves open is decided here, with positions: which function names are
+built-ins (and their arities), the argument shapes of the geometry constructors, reserved words
+used as names, the number of parts in a qualified name, integers for TOP/OFFSET.  All failures
+surface as ``AdqlSyntaxError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal, NoReturn, cast
+
+import lark
+from lark import Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from tap_service.adql import ast
+from tap_service.adql.errors import AdqlError, AdqlSyntaxError
+
+__all__ = ["BUILTIN_FUNCTIONS", "MAX_DEPTH", "RESERVED_WORDS", "parse"]
+
+MAX_DEPTH = 250
+"""Deepest tree accepted.  Every later stage (checker, rewrites, dialects, ``==``) recurses over
+the tree; a limit here turns a stack overflow deep in the service into a clear syntax error."""
+
+MAX_INT = 2**63 - 1
+"""TOP, OFFSET and lengths must fit the 64-bit integers every backend uses for them."""
 
 
-def parse(text: str) -> Query:
-    raise NotImplementedError
+# The ADQL 2.1 and SQL reserved words of the BNF.  A regular identifier may not be one of them;
+# a delimited identifier may.  (END-EXEC cannot be a regular identifier anyway.)
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+RESERVED_WORDS = _words(
+    """
+    ABS ACOS AREA ASIN ATAN ATAN2 BIGINT BOX CEILING CENTROID CIRCLE CONTAINS COORD1 COORD2
+    COORDSYS COS COT DEGREES DISTANCE EXP FLOOR ILIKE INTERSECTS IN_UNIT LOG LOG10 MOD OFFSET PI
+    POINT POLYGON POWER RADIANS REGION RAND ROUND SIN SQRT TOP TAN TRUNCATE
+    ABSOLUTE ACTION ADD ALL ALLOCATE ALTER AND ANY ARE AS ASC ASSERTION AT AUTHORIZATION AVG
+    BEGIN BETWEEN BIT BIT_LENGTH BOTH BY CASCADE CASCADED CASE CAST CATALOG CHAR CHARACTER
+    CHAR_LENGTH CHARACTER_LENGTH CHECK CLOSE COALESCE COLLATE COLLATION COLUMN COMMIT CONNECT
+    CONNECTION CONSTRAINT CONSTRAINTS CONTINUE CONVERT CORRESPONDING COUNT CREATE CROSS CURRENT
+    CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER CURSOR DATE DAY DEALLOCATE DECIMAL
+    DECLARE DEFAULT DEFERRABLE DEFERRED DELETE DESC DESCRIBE DESCRIPTOR DIAGNOSTICS DISCONNECT
+    DISTINCT DOMAIN DOUBLE DROP ELSE END ESCAPE EXCEPT EXCEPTION EXEC EXECUTE EXISTS EXTERNAL
+    EXTRACT FALSE FETCH FIRST FLOAT FOR FOREIGN FOUND FROM FULL GET GLOBAL GO GOTO GRANT GROUP
+    HAVING HOUR IDENTITY IMMEDIATE IN INDICATOR INITIALLY INNER INPUT INSENSITIVE INSERT INT
+    INTEGER INTERSECT INTERVAL INTO IS ISOLATION JOIN KEY LANGUAGE LAST LEADING LEFT LEVEL LIKE
+    LOCAL LOWER MATCH MAX MIN MINUTE MODULE MONTH NAMES NATIONAL NATURAL NCHAR NEXT NO NOT NULL
+    NULLIF NUMERIC OCTET_LENGTH OF ON ONLY OPEN OPTION OR ORDER OUTER OUTPUT OVERLAPS PAD
+    PARTIAL POSITION PRECISION PREPARE PRESERVE PRIMARY PRIOR PRIVILEGES PROCEDURE PUBLIC READ
+    REAL REFERENCES RELATIVE RESTRICT REVOKE RIGHT ROLLBACK ROWS SCHEMA SCROLL SECOND SECTION
+    SELECT SESSION SESSION_USER SET SIZE SMALLINT SOME SPACE SQL SQLCODE SQLERROR SQLSTATE
+    SUBSTRING SUM SYSTEM_USER TABLE TEMPORARY THEN TIME TIMESTAMP TIMEZONE_HOUR TIMEZONE_MINUTE
+    TO TRAILING TRANSACTION TRANSLATE TRANSLATION TRIM TRUE UNION UNIQUE UNKNOWN UPDATE UPPER
+    USAGE USER USING VALUE VALUES VARCHAR VARYING VIEW WHEN WHENEVER WHERE WITH WORK WRITE YEAR
+    ZONE
+    """
+)
+
+# Built-in functions parsed through the generic call rule: name -> (min, max) argument count
+# (max None: unbounded).  The geometry constructors have their own builders below.
+_ARITY: dict[str, tuple[int, int | None]] = {
+    **dict.fromkeys(
+        _words(
+            "ABS CEILING DEGREES EXP FLOOR LOG LOG10 RADIANS SQRT ACOS ASIN ATAN COS COT SIN TAN"
+            " LOWER UPPER AREA CENTROID COORDSYS COORD1 COORD2"
+        ),
+        (1, 1),
+    ),
+    **dict.fromkeys(_words("MOD POWER ATAN2 CONTAINS INTERSECTS IN_UNIT"), (2, 2)),
+    "PI": (0, 0),
+    "RAND": (0, 1),
+    "ROUND": (1, 2),
+    "TRUNCATE": (1, 2),
+    "COALESCE": (1, None),
+    "DISTANCE": (2, 4),
+    "POINT": (2, 3),
+    "CIRCLE": (2, 4),
+    "BOX": (3, 5),
+    "POLYGON": (3, None),
+    "REGION": (1, 1),
+}
+BUILTIN_FUNCTIONS = frozenset(_ARITY)
+"""Names of the ADQL built-in functions written with the function-call syntax (aggregates and
+CAST have their own syntax)."""
+
+_GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
+_lock = threading.Lock()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _at(pos: ast.Position | None, detail: str, *, found: str | None = None) -> NoReturn:
+    if pos is None:
+        raise AdqlSyntaxError(f"Syntax error: {detail}", found=found)
+    raise AdqlSyntaxError(
+        f"Syntax error at line {pos.line}, column {pos.column}: {detail}",
+        line=pos.line,
+        column=pos.column,
+        found=found,
+    )
+
+
+def _tpos(tok: Token) -> ast.Position:
+    return ast.Position(tok.line or 1, tok.column or 1)
+
+
+def _npos(item: ast.Node | Token) -> ast.Position | None:
+    return _tpos(item) if isinstance(item, Token) else item.pos
+
+
+# --------------------------------------------------------------------------- tree building
+
+
+def _is_coord_value(e: ast.Expr) -> bool:
+    """The BNF's <coord_value>: a point, CENTROID, a user-defined function or a column."""
+    if isinstance(e, ast.Point | ast.ColumnRef):
+        return True
+    return isinstance(e, ast.FunctionCall) and (
+        e.name == "CENTROID" or e.name.upper() not in BUILTIN_FUNCTIONS
+    )
+
+
+def _coordsys(e: ast.Expr) -> ast.StringLiteral | None:
+    if isinstance(e, ast.StringLiteral):
+        return e
+    if isinstance(e, ast.NullLiteral):
+        return None
+    _at(e.pos, "a coordinate system must be a string literal or NULL")
+
+
+def _has_coordsys(e: ast.Expr) -> bool:
+    return isinstance(e, ast.StringLiteral | ast.NullLiteral)
+
+
+def _coord_value(e: ast.Expr, what: str) -> ast.Expr:
+    if not _is_coord_value(e):
+        _at(e.pos, f"{what} must be a point (POINT, CENTROID, a column or a user-defined function)")
+    return e
+
+
+def _make_point(pos: ast.Position | None, args: Sequence[ast.Expr]) -> ast.Point:
+    if len(args) == 3:
+        return ast.Point(coordsys=_coordsys(args[0]), x=args[1], y=args[2], pos=pos)
+    return ast.Point(x=args[0], y=args[1], pos=pos)
+
+
+def _make_circle(pos: ast.Position | None, args: Sequence[ast.Expr]) -> ast.Circle:
+    # CIRCLE([cs,] x, y, r) puts cs on the centre point, so that it equals CIRCLE(POINT(...), r).
+    if len(args) == 4 or (len(args) == 3 and not _has_coordsys(args[0])):
+        center: ast.Expr = _make_point(args[0].pos, args[:-1])
+        return ast.Circle(center=center, radius=args[-1], pos=pos)
+    if len(args) == 3:
+        center = _coord_value(args[1], "the centre of a CIRCLE")
+        return ast.Circle(coordsys=_coordsys(args[0]), center=center, radius=args[2], pos=pos)
+    center = _coord_value(args[0], "the centre of a CIRCLE")
+    return ast.Circle(center=center, radius=args[1], pos=pos)
+
+
+def _make_box(pos: ast.Position | None, args: Sequence[ast.Expr]) -> ast.Box:
+    if len(args) == 5 or (len(args) == 4 and not _has_coordsys(args[0])):
+        center: ast.Expr = _make_point(args[0].pos, args[:-2])
+        return ast.Box(center=center, width=args[-2], height=args[-1], pos=pos)
+    coordsys: ast.StringLiteral | None = None
+    if len(args) == 4:
+        coordsys = _coordsys(args[0])
+    center = _coord_value(args[-3], "the centre of a BOX")
+    return ast.Box(coordsys=coordsys, center=center, width=args[-2], height=args[-1], pos=pos)
+
+
+def _make_polygon(pos: ast.Position | None, args: Sequence[ast.Expr]) -> ast.Polygon:
+    coordsys: ast.StringLiteral | None = None
+    rest = list(args)
+    if _has_coordsys(rest[0]):
+        coordsys = _coordsys(rest[0])
+        rest = rest[1:]
+    # Six column names could be six point columns or three coordinate pairs; the BNF allows both.
+    # We read them as coordinates (the ADQL 2.0 form, and the common one); POINT(...) vertices
+    # or any non-column vertex select the vertex form.
+    as_vertices = all(_is_coord_value(e) for e in rest) and not (
+        len(rest) % 2 == 0 and all(isinstance(e, ast.ColumnRef) for e in rest)
+    )
+    if as_vertices:
+        if len(rest) < 3:
+            _at(pos, "a POLYGON needs at least 3 vertices")
+        return ast.Polygon(coordsys=coordsys, vertices=tuple(rest), pos=pos)
+    if len(rest) % 2 or len(rest) < 6:
+        _at(pos, "a POLYGON needs at least 3 vertices, given as pairs of coordinates or as points")
+    vertices = tuple(
+        ast.Point(x=rest[i], y=rest[i + 1], pos=rest[i].pos) for i in range(0, len(rest), 2)
+    )
+    return ast.Polygon(coordsys=coordsys, vertices=vertices, pos=pos)
+
+
+def _make_builtin(name: str, pos: ast.Position | None, args: Sequence[ast.Expr]) -> ast.Expr:
+    low, high = _ARITY[name]
+    if len(args) < low or (high is not None and len(args) > high):
+        if high == low:
+            count = f"{low} argument{'s' if low != 1 else ''}"
+        elif high is None:
+            count = f"at least {low} argument{'s' if low != 1 else ''}"
+        else:
+            count = f"{low} to {high} arguments"
+        _at(pos, f"{name} takes {count}, not {len(args)}", found=name)
+    if name == "POINT":
+        return _make_point(pos, args)
+    if name == "CIRCLE":
+        return _make_circle(pos, args)
+    if name == "BOX":
+        return _make_box(pos, args)
+    if name == "POLYGON":
+        return _make_polygon(pos, args)
+    if name == "REGION":
+        if not isinstance(args[0], ast.StringLiteral):
+            _at(args[0].pos, "REGION takes a string literal")
+        return ast.Region(text=args[0], pos=pos)
+    if name == "DISTANCE":
+        if len(args) == 3:
+            _at(pos, "DISTANCE takes 2 points or 4 coordinates, not 3 arguments", found=name)
+        if len(args) == 4:
+            args = (
+                ast.Point(x=args[0], y=args[1], pos=args[0].pos),
+                ast.Point(x=args[2], y=args[3], pos=args[2].pos),
+            )
+        else:
+            args = tuple(_coord_value(a, "an argument of DISTANCE") for a in args)
+    elif name in ("COORD1", "COORD2"):
+        _coord_value(args[0], f"the argument of {name}")
+    elif name == "IN_UNIT" and not isinstance(args[1], ast.StringLiteral):
+        _at(args[1].pos, "the unit of IN_UNIT must be a string literal")
+    return ast.FunctionCall(name=name, args=tuple(args), pos=pos)
+
+
+def _int_token(tok: Token, what: str) -> int:
+    text = str(tok)
+    if not text.isdigit():
+        _at(_tpos(tok), f"{what} must be an unsigned integer, not {text}", found=text)
+    value = int(text)
+    if value > MAX_INT:
+        _at(_tpos(tok), f"{what} is too large: {text}", found=text)
+    return value
+
+
+_STRING_PART = re.compile(r"(?:[ \t\r\f\v]*(?:--[^\n]*)?\n)*[ \t\r\f\v]*'((?:[^']|'')*)'")
+
+
+def _string_value(text: str) -> str:
+    """The value of a (possibly continued) string literal token."""
+    if text.count("'") == 2 or "\n" not in text:
+        return text[1:-1].replace("''", "'")
+    parts = []
+    pos = 0
+    while pos < len(text):
+        m = _STRING_PART.match(text, pos)
+        if m is None:  # pragma: no cover - the token regex guarantees the shape
+            break
+        parts.append(m.group(1).replace("''", "'"))
+        pos = m.end()
+    return "".join(parts)
+
+
+def _negated(tok: Token | None) -> bool:
+    return tok is not None
+
+
+Children = list[Any]
+
+
+class _Builder:
+    """Lark callbacks, one per rule or alias of the grammar; each gets the kept children.
+
+    Not a ``lark.Transformer``: lark looks callbacks up by attribute name, which is all that
+    is needed, and plain methods avoid the per-call wrapper.
+    """
+
+    # ---------------------------------------------------------------- queries
+
+    def start(self, c: Children) -> ast.Query:
+        with_, query = c
+        if with_ is None:
+            return cast(ast.Query, query)
+        return cast(ast.Query, replace(query, with_=with_, pos=with_[0].pos))
+
+    def with_clause(self, c: Children) -> tuple[ast.CommonTableExpr, ...]:
+        return tuple(c)
+
+    def cte(self, c: Children) -> ast.CommonTableExpr:
+        name, query = c
+        return ast.CommonTableExpr(name=name, query=query, pos=name.pos)
+
+    def select_expression(self, c: Children) -> ast.Query:
+        body, order_by, offset = c
+        return ast.Query(
+            body=body,
+            order_by=order_by or (),
+            offset=offset,
+            pos=body.pos,
+        )
+
+    def set_op(self, c: Children) -> ast.SetOperation:
+        left, op, all_, right = c
+        return ast.SetOperation(
+            op=cast(Literal["UNION", "EXCEPT", "INTERSECT"], op.type),
+            all=all_ is not None,
+            left=left,
+            right=right,
+            pos=left.pos,
+        )
+
+    def subquery_s(self, c: Children) -> ast.Query:
+        return cast(ast.Query, c[0])
+
+    def select_query(self, c: Children) -> ast.SelectQuery:
+        select, quantifier, top, items, from_, where, group_by, having = c
+        return ast.SelectQuery(
+            quantifier=quantifier,
+            top=top,
+            items=items,
+            from_=from_,
+            where=where,
+            group_by=group_by or (),
+            having=having,
+            pos=_tpos(select),
+        )
+
+    def quantifier(self, c: Children) -> str:
+        return cast(str, c[0].type)
+
+    def top(self, c: Children) -> int:
+        return _int_token(c[0], "TOP")
+
+    def offset(self, c: Children) -> int:
+        return _int_token(c[1], "OFFSET")
+
+    def select_list(self, c: Children) -> tuple[ast.SelectItem | ast.Star, ...]:
+        return tuple(c)
+
+    def star(self, c: Children) -> ast.Star:
+        return ast.Star(pos=_tpos(c[0]))
+
+    def qualified_star(self, c: Children) -> ast.Star:
+        qualifier = c[0]
+        if len(qualifier) > 3:
+            _at(qualifier[0].pos, "a table name has at most 3 parts (catalog.schema.table)")
+        return ast.Star(qualifier=qualifier, pos=qualifier[0].pos)
+
+    def select_item(self, c: Children) -> ast.SelectItem:
+        expr, alias = c
+        return ast.SelectItem(expr=expr, alias=alias, pos=expr.pos)
+
+    def from_clause(self, c: Children) -> tuple[ast.FromItem, ...]:
+        return tuple(c)
+
+    def where(self, c: Children) -> ast.Condition:
+        return cast(ast.Condition, c[0])
+
+    having = where
+
+    def group_by(self, c: Children) -> tuple[ast.Expr, ...]:
+        return tuple(c)
+
+    def order_by(self, c: Children) -> tuple[ast.OrderItem, ...]:
+        return tuple(c)
+
+    def order_item(self, c: Children) -> ast.OrderItem:
+        expr, direction = c
+        return ast.OrderItem(
+            expr=expr,
+            descending=direction is not None and direction.type == "DESC",
+            pos=expr.pos,
+        )
+
+    # ---------------------------------------------------------------- FROM
+
+    def table(self, c: Children) -> ast.TableRef:
+        name, alias = c
+        if len(name) > 3:
+            _at(name[0].pos, "a table name has at most 3 parts (catalog.schema.table)")
+        return ast.TableRef(name=name, alias=alias, pos=name[0].pos)
+
+    def derived(self, c: Children) -> ast.DerivedTable:
+        query, alias = c
+        return ast.DerivedTable(query=query, alias=alias, pos=query.pos)
+
+    def join(self, c: Children) -> ast.Join:
+        left, natural, kind, _join, right, spec = c
+        condition: ast.Condition | None = None
+        using: tuple[ast.Identifier, ...] | None = None
+        if spec is not None:
+            if natural is not None:
+                _at(_tpos(natural), "a NATURAL join takes no ON or USING", found=str(natural))
+            if spec[0] == "on":
+                condition = spec[1]
+            else:
+                using = spec[1]
+        return ast.Join(
+            left=left,
+            right=right,
+            kind=kind or "INNER",
+            natural=natural is not None,
+            condition=condition,
+            using=using,
+            pos=left.pos,
+        )
+
+    def join_type(self, c: Children) -> str:
+        return cast(str, c[0].type)
+
+    def join_on(self, c: Children) -> tuple[str, ast.Condition]:
+        return ("on", c[0])
+
+    def join_using(self, c: Children) -> tuple[str, tuple[ast.Identifier, ...]]:
+        return ("using", tuple(c))
+
+    # ---------------------------------------------------------------- conditions
+
+    def or_(self, c: Children) -> ast.Or:
+        return ast.Or(left=c[0], right=c[1], pos=c[0].pos)
+
+    def and_(self, c: Children) -> ast.And:
+        return ast.And(left=c[0], right=c[1], pos=c[0].pos)
+
+    def not_(self, c: Children) -> ast.Not:
+        return ast.Not(operand=c[1], pos=_tpos(c[0]))
+
+    def comparison(self, c: Children) -> ast.Comparison:
+        left, op, right = c
+        text = "<>" if op == "!=" else str(op)
+        return ast.Comparison(op=cast(ast.CompOp, text), left=left, right=right, pos=left.pos)
+
+    def between(self, c: Children) -> ast.Between:
+        operand, neg, low, high = c
+        return ast.Between(
+            operand=operand, low=low, high=high, negated=_negated(neg), pos=operand.pos
+        )
+
+    def in_list(self, c: Children) -> ast.InList:
+        operand, neg, *items = c
+        return ast.InList(
+            operand=operand, items=tuple(items), negated=_negated(neg), pos=operand.pos
+        )
+
+    def in_subquery(self, c: Children) -> ast.InSubquery:
+        operand, neg, query = c
+        return ast.InSubquery(operand=operand, query=query, negated=_negated(neg), pos=operand.pos)
+
+    def like(self, c: Children) -> ast.Like:
+        operand, neg, op, pattern = c
+        return ast.Like(
+            operand=operand,
+            pattern=pattern,
+            negated=_negated(neg),
+            case_insensitive=op.type == "ILIKE",
+            pos=operand.pos,
+        )
+
+    def is_null(self, c: Children) -> ast.IsNull:
+        operand, neg, _null = c
+        return ast.IsNull(operand=operand, negated=_negated(neg), pos=operand.pos)
+
+    def exists(self, c: Children) -> ast.Exists:
+        return ast.Exists(query=c[1], pos=_tpos(c[0]))
+
+    # ---------------------------------------------------------------- values
+
+    def binary(self, c: Children) -> ast.BinaryOp:
+        left, op, right = c
+        return ast.BinaryOp(op=str(op), left=left, right=right, pos=left.pos)  # type: ignore[arg-type]
+
+    def unary(self, c: Children) -> ast.UnaryOp:
+        op, operand = c
+        return ast.UnaryOp(op=str(op), operand=operand, pos=_tpos(op))  # type: ignore[arg-type]
+
+    def number(self, c: Children) -> ast.NumericLiteral:
+        tok = c[0]
+        return ast.NumericLiteral(text=str(tok), pos=_tpos(tok))
+
+    def string(self, c: Children) -> ast.StringLiteral:
+        tok = c[0]
+        return ast.StringLiteral(value=_string_value(str(tok)), pos=_tpos(tok))
+
+    def null(self, c: Children) -> ast.NullLiteral:
+        return ast.NullLiteral(pos=_tpos(c[0]))
+
+    def column_ref(self, c: Children) -> ast.ColumnRef:
+        parts = c[0]
+        if len(parts) > 4:
+            _at(parts[0].pos, "a column name has at most 4 parts (catalog.schema.table.column)")
+        return ast.ColumnRef(qualifier=parts[:-1], name=parts[-1], pos=parts[0].pos)
+
+    def function(self, c: Children) -> ast.Expr:
+        tok = c[0]
+        args = [a for a in c[1:] if a is not None]
+        name = str(tok)
+        upper = name.upper()
+        pos = _tpos(tok)
+        if upper in BUILTIN_FUNCTIONS:
+            return _make_builtin(upper, pos, args)
+        if upper in RESERVED_WORDS:
+            _at(pos, f"{name} is a reserved word, not an ADQL function", found=name)
+        return ast.FunctionCall(name=name, args=tuple(args), pos=pos)
+
+    def aggregate(self, c: Children) -> ast.Aggregate:
+        func, quantifier, arg = c
+        return ast.Aggregate(
+            func=func.type,
+            arg=arg,
+            quantifier=quantifier,
+            pos=_tpos(func),
+        )
+
+    def count_star(self, c: Children) -> ast.Aggregate:
+        return ast.Aggregate(func="COUNT", arg=None, pos=_tpos(c[0]))
+
+    def cast(self, c: Children) -> ast.Cast:
+        tok, operand, target = c
+        return ast.Cast(operand=operand, target=target, pos=_tpos(tok))
+
+    def cast_type(self, c: Children) -> ast.TypeName:
+        toks = [t for t in c if t is not None]
+        length: int | None = None
+        if toks[-1].type == "NUMBER":
+            length = _int_token(toks[-1], "a length")
+            if length == 0:
+                _at(_tpos(toks[-1]), "a length must be positive", found="0")
+            toks = toks[:-1]
+        name = " ".join(t.type for t in toks)
+        return ast.TypeName(name=name, length=length, pos=_tpos(toks[0]))
+
+    def scalar_subquery(self, c: Children) -> ast.ScalarSubquery:
+        query = c[0]
+        return ast.ScalarSubquery(query=query, pos=query.pos)
+
+    def dotted_first(self, c: Children) -> tuple[ast.Identifier, ...]:
+        return (c[0],)
+
+    def dotted_next(self, c: Children) -> tuple[ast.Identifier, ...]:
+        return (*c[0], c[1])
+
+    def identifier(self, c: Children) -> ast.Identifier:
+        tok = c[0]
+        text = str(tok)
+        if tok.type == "DELIMITED":
+            return ast.Identifier(
+                name=text[1:-1].replace('""', '"'), delimited=True, pos=_tpos(tok)
+            )
+        if text.upper() in RESERVED_WORDS:
+            _at(
+                _tpos(tok),
+                f"found '{text}', a reserved word; write \"{text}\" to use it as a name",
+                found=text,
+            )
+        return ast.Identifier(name=text, pos=_tpos(tok))
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+@functools.cache
+def _parser() -> lark.Lark:
+    with _lock:
+        return lark.Lark(
+            _GRAMMAR_PATH.read_text(encoding="utf-8"),
+            parser="lalr",
+            lexer="contextual",
+            transformer=_Builder(),
+            maybe_placeholders=True,
+            propagate_positions=False,
+            cache=False,
+        )
+
+
+@functools.cache
+def _terminal_names() -> dict[str, str]:
+    """Terminal name -> the words an error message shows for it."""
+    special = {
+        "NAME": "identifier",
+        "DELIMITED": "identifier",
+        "NUMBER": "number",
+        "STRING": "string",
+        "COMP_OP": "comparison operator",
+        "ADD_OP": "'+', '-'",
+        "$END": "end of input",
+    }
+    names: dict[str, str] = {}
+    for term in _parser().terminals:
+        if term.name in special:
+            continue
+        pattern = term.pattern
+        if isinstance(pattern, PatternStr):
+            value = pattern.value
+            names[term.name] = value.upper() if value.isalpha() else f"'{value}'"
+    names.update(special)
+    return names
+
+
+def _human(expected: Iterable[str]) -> list[str]:
+    names = _terminal_names()
+    words = {names.get(e, e) for e in expected}
+
+    def order(w: str) -> tuple[int, str]:
+        if w.isupper() and w.replace("_", "").isalpha():
+            return (0, w)
+        if w.startswith("'"):
+            return (1, w)
+        return (2, w)
+
+    return sorted(words, key=order)
+
+
+def _describe(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of input"
+    return f"'{tok}'"
+
+
+def _translate(exc: UnexpectedInput, text: str) -> AdqlSyntaxError:
+    line, column = exc.line, exc.column
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        found = _describe(tok)
+        expected = _human(exc.expected)
+        if tok.type == "$END":
+            # Lark puts the end token at the last token; point just after the text instead.
+            line = text.count("\n") + 1
+            column = len(text) - (text.rfind("\n") + 1) + 1
+    elif isinstance(exc, UnexpectedCharacters):
+        char = exc.char
+        expected = _human(exc.allowed or ())
+        if char == "'":
+            found = "an unterminated string literal"
+        elif char == '"':
+            found = "an unterminated or empty delimited identifier"
+        else:
+            found = f"unexpected character {char!r}"
+        message = f"Syntax error at line {line}, column {column}: {found}"
+        return AdqlSyntaxError(message, line=line, column=column, found=char, expected=expected)
+    else:  # pragma: no cover - LALR raises only the two kinds above
+        return AdqlSyntaxError(f"Syntax error: {exc}", line=line, column=column)
+    message = f"Syntax error at line {line}, column {column}: found {found}"
+    if expected:
+        if len(expected) == 1:
+            message += f", expected {expected[0]}"
+        else:
+            message += f", expected one of {', '.join(expected)}"
+    return AdqlSyntaxError(
+        message,
+        line=line,
+        column=column,
+        found="end of input" if tok.type == "$END" else str(tok),
+        expected=expected,
+    )
+
+
+def _depth(root: ast.Node) -> int:
+    """Tree depth, iteratively (the tree may be too deep for recursion)."""
+    deepest = 0
+    stack: list[tuple[ast.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                return deepest
+        stack.extend((child, depth + 1) for child in ast.children(node))
+    return deepest
+
+
+def parse(text: str) -> ast.Query:
+    """Parse one ADQL query; raise ``AdqlSyntaxError`` with a position when it is not ADQL."""
+    if not isinstance(text, str):
+        raise AdqlSyntaxError("Syntax error: the query must be text")
+    parser = _parser()
+    try:
+        query = cast(ast.Query, parser.parse(text))
+    except AdqlError:
+        raise
+    except UnexpectedInput as exc:
+        raise _translate(exc, text) from None
+    except RecursionError:
+        raise AdqlSyntaxError(
+            f"Syntax error: the query is nested too deeply (at most {MAX_DEPTH} levels)"
+        ) from None
+    # A tree deeper than MAX_DEPTH needs more than MAX_DEPTH characters.
+    if len(text) > MAX_DEPTH and _depth(query) > MAX_DEPTH:
+        raise AdqlSyntaxError(
+            f"Syntax error: the query is nested too deeply (at most {MAX_DEPTH} levels);"
+            " long chains of OR are better written with IN (...)"
+        )
+    return query
+
+
+_Callback = Callable[[Children], object]
