@@ -1,0 +1,325 @@
+"""The embedded dialect: full ADQL 2.1 on DuckDB, geometry through pure SQL macros.
+
+No DuckDB extension can be installed where the service runs, so spherical geometry is written
+as SQL macros (``setup_statements``), created on every new connection by the embedded storage.
+Geometry values are ``DOUBLE[]`` lists in DALI order (point = [ra, dec], circle = [ra, dec, r],
+polygon = [ra1, dec1, ...]).
+
+Semantics are chosen to match the Qserv dialect running on MariaDB row for row:
+* angular tests use the haversine (``adql_hav``), like ``scisql_mariadb.sql``;
+* ``ROUND`` on doubles rounds half to even (``round_even``), as MariaDB does;
+* ``x / 0`` is NULL (MySQL's answer; DuckDB alone would return inf);
+* ``ORDER BY`` puts NULLs first ascending and last descending, as MySQL does.
+
+Speed: a cone search ``CONTAINS(POINT(ra, dec), CIRCLE(<constants>)) = 1`` gets sargable
+``dec BETWEEN`` and RA-range conjuncts before the exact test, so DuckDB's zone maps skip the row
+groups of a dec-sorted table instead of evaluating trigonometry on every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tap_service.adql import ast, sphere
+from tap_service.adql.dialects.base import (
+    Renderer,
+    const_circle,
+    const_polygon,
+    fail,
+    fmt_number,
+    geometry_kind,
+)
+from tap_service.adql.rewrite import const_value
+
+_EDGE_NORMAL = """
+CREATE OR REPLACE MACRO adql_edge(ra, dec, ra1, dec1, ra2, dec2) AS
+    (cos(radians(dec1)) * sin(radians(ra1)) * sin(radians(dec2))
+       - sin(radians(dec1)) * cos(radians(dec2)) * sin(radians(ra2)))
+      * cos(radians(dec)) * cos(radians(ra))
+  + (sin(radians(dec1)) * cos(radians(dec2)) * cos(radians(ra2))
+       - cos(radians(dec1)) * cos(radians(ra1)) * sin(radians(dec2)))
+      * cos(radians(dec)) * sin(radians(ra))
+  + (cos(radians(dec1)) * cos(radians(dec2)) * sin(radians(ra2 - ra1)))
+      * sin(radians(dec)) >= 0
+"""
+
+SETUP_STATEMENTS: tuple[str, ...] = (
+    # Haversine term: sin²(Δdec/2) + cos dec1 cos dec2 sin²(Δra/2); monotonic in the angle.
+    """
+CREATE OR REPLACE MACRO adql_hav(ra1, dec1, ra2, dec2) AS
+    pow(sin(radians(dec2 - dec1) / 2), 2)
+  + cos(radians(dec1)) * cos(radians(dec2)) * pow(sin(radians(ra2 - ra1) / 2), 2)
+""",
+    """
+CREATE OR REPLACE MACRO adql_distance(ra1, dec1, ra2, dec2) AS
+    degrees(2 * asin(least(1.0, sqrt(adql_hav(ra1, dec1, ra2, dec2)))))
+""",
+    # Boundary inclusive; comparing haversine terms avoids asin/sqrt per row.
+    """
+CREATE OR REPLACE MACRO adql_pt_in_circle(ra, dec, ra0, dec0, r) AS
+    r >= 0 AND adql_hav(ra, dec, ra0, dec0) <= pow(sin(radians(least(r, 180)) / 2), 2)
+""",
+    # Point left of (or on) the great circle from vertex 1 to vertex 2: (v1 × v2) · p >= 0.
+    # The normal's components only involve constants when the polygon is constant, so DuckDB
+    # folds them once per query.
+    _EDGE_NORMAL,
+    # Convex polygon given as a DALI list, in either orientation (decided by the first three
+    # vertices, so that the antipode of the interior is not mistaken for it).
+    """
+CREATE OR REPLACE MACRO adql_pt_in_cpoly(ra, dec, v) AS
+    CASE WHEN adql_edge(v[5], v[6], v[1], v[2], v[3], v[4])
+    THEN list_aggregate(list_transform(range(len(v) // 2), lambda i: adql_edge(ra, dec,
+             v[2 * i + 1], v[2 * i + 2], v[(2 * i + 2) % len(v) + 1], v[(2 * i + 3) % len(v) + 1])),
+           'bool_and')
+    ELSE list_aggregate(list_transform(range(len(v) // 2), lambda i: adql_edge(ra, dec,
+             v[(2 * i + 2) % len(v) + 1], v[(2 * i + 3) % len(v) + 1], v[2 * i + 1], v[2 * i + 2])),
+           'bool_and')
+    END
+""",
+    """
+CREATE OR REPLACE MACRO adql_truncate(x, n) AS trunc(x * pow(10, n)) / pow(10, n)
+""",
+    """
+CREATE OR REPLACE MACRO adql_cap_area(r) AS
+    2 * pi() * (1 - cos(radians(least(greatest(r, 0), 180)))) * pow(180 / pi(), 2)
+""",
+)
+
+
+def setup_statements() -> list[str]:
+    """SQL the embedded storage runs on each new DuckDB connection (idempotent)."""
+    return [s.strip() for s in SETUP_STATEMENTS]
+
+
+_CAST_TYPES = {
+    "SMALLINT": "SMALLINT",
+    "INTEGER": "INTEGER",
+    "BIGINT": "BIGINT",
+    "REAL": "REAL",
+    "DOUBLE PRECISION": "DOUBLE",
+    "CHAR": "VARCHAR",
+    "VARCHAR": "VARCHAR",
+    "NATIONAL CHAR": "VARCHAR",
+    "NATIONAL VARCHAR": "VARCHAR",
+    "TIMESTAMP": "TIMESTAMP",
+}
+
+_SIMPLE_MATH = {
+    "ABS": "abs", "CEILING": "ceiling", "DEGREES": "degrees", "EXP": "exp", "FLOOR": "floor",
+    "LOG": "ln", "LOG10": "log10", "PI": "pi", "POWER": "power", "RADIANS": "radians",
+    "SQRT": "sqrt", "ACOS": "acos", "ASIN": "asin", "ATAN": "atan", "ATAN2": "atan2",
+    "COS": "cos", "COT": "cot", "SIN": "sin", "TAN": "tan", "LOWER": "lower", "UPPER": "upper",
+    "COALESCE": "coalesce",
+}
+
+
+class EmbeddedRenderer(Renderer):
+    dialect = "embedded"
+
+    def quote(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def order_item(self, item: ast.OrderItem) -> str:
+        return super().order_item(item) + (" NULLS LAST" if item.descending else " NULLS FIRST")
+
+    def divide(self, e: ast.BinaryOp, left: str, right: str) -> str:
+        v = const_value(e.right)
+        if v is not None and v != 0:
+            return f"{left} / {right}"
+        return f"{left} / NULLIF({right}, 0)"
+
+    def cast(self, c: ast.Cast) -> str:
+        target = _CAST_TYPES.get(c.target.name.upper())
+        if target is None:
+            fail(f"CAST to {c.target.name} is not supported", c)
+        return f"CAST({self.expr(c.operand)} AS {target})"
+
+    def math_function(self, f: ast.FunctionCall) -> str:
+        args = [self.expr(a) for a in f.args]
+        name = f.name
+        if name == "MOD":
+            return f"({args[0]} % {args[1]})"
+        if name == "RAND":
+            if args:
+                fail(
+                    "RAND(seed) is not supported on the embedded backend; use RAND()",
+                    f,
+                )
+            return "random()"
+        if name in ("ROUND", "TRUNCATE"):
+            digits = args[1] if len(args) > 1 else "0"
+            t = f.args[0].type_
+            places = const_value(f.args[1]) if len(f.args) > 1 else 0
+            if t is not None and t.is_integer and places is not None and places >= 0:
+                return args[0]  # integers are already rounded; keeps the integer type
+            fn = "round_even" if name == "ROUND" else "adql_truncate"
+            return f"{fn}({args[0]}, {digits})"
+        return f"{_SIMPLE_MATH[name]}({', '.join(args)})"
+
+    # ------------------------------------------------------------------ geometry
+
+    def point_components(self, e: ast.Expr) -> tuple[str, str]:
+        if isinstance(e, ast.Point):
+            return self.expr(e.x), self.expr(e.y)
+        if isinstance(e, ast.FunctionCall) and e.name == "CENTROID" and e.args:
+            return self.centroid_components(e)
+        if geometry_kind(e) == "point":
+            text = self.expr(e)
+            return f"({text})[1]", f"({text})[2]"
+        fail("a point is expected here", e)
+
+    def centroid_components(self, f: ast.FunctionCall) -> tuple[str, str]:
+        g = f.args[0]
+        if isinstance(g, ast.Circle):
+            return self.point_components(g.center)
+        shape = const_polygon(g)
+        if shape is not None:
+            lon, lat = sphere.polygon_centroid(shape)
+            return fmt_number(lon), fmt_number(lat)
+        if geometry_kind(g) == "circle":
+            text = self.expr(g)
+            return f"({text})[1]", f"({text})[2]"
+        fail("CENTROID is supported for circles and constant polygons only", f)
+
+    def circle_components(self, e: ast.Expr) -> tuple[str, str, str]:
+        if isinstance(e, ast.Circle):
+            x, y = self.point_components(e.center)
+            return x, y, self.expr(e.radius)
+        text = self.expr(e)
+        return f"({text})[1]", f"({text})[2]", f"({text})[3]"
+
+    def polygon_list(self, e: ast.Expr) -> str:
+        shape = const_polygon(e)
+        if shape is not None:
+            return self.dali_list([c for v in shape.vertices for c in v])
+        if isinstance(e, ast.Polygon):
+            parts: list[str] = []
+            for v in e.vertices:
+                parts.extend(self.point_components(v))
+            return f"[{', '.join(parts)}]::DOUBLE[]"
+        if isinstance(e, ast.Box):
+            fail("BOX needs constant arguments on this service; write a POLYGON instead", e)
+        return self.expr(e)
+
+    @staticmethod
+    def dali_list(values: Sequence[float]) -> str:
+        return "[" + ", ".join(fmt_number(v) for v in values) + "]::DOUBLE[]"
+
+    def geometry_value(self, e: ast.Expr) -> str:
+        if isinstance(e, ast.Point):
+            x, y = self.point_components(e)
+            return f"[{x}, {y}]::DOUBLE[]"
+        if isinstance(e, ast.Circle):
+            x, y, r = self.circle_components(e)
+            return f"[{x}, {y}, {r}]::DOUBLE[]"
+        if isinstance(e, ast.Box | ast.Polygon):
+            return self.polygon_list(e)
+        fail("REGION is not supported; write POINT, CIRCLE, BOX or POLYGON", e)
+
+    def geometry_function(self, f: ast.FunctionCall) -> str:
+        name = f.name
+        if name in ("CONTAINS", "INTERSECTS"):
+            return f"CAST({self.region_test(f, positive=True, comparison=None)} AS INTEGER)"
+        if name == "DISTANCE":
+            x1, y1 = self.point_components(f.args[0])
+            x2, y2 = self.point_components(f.args[1])
+            return f"adql_distance({x1}, {y1}, {x2}, {y2})"
+        if name in ("COORD1", "COORD2"):
+            x, y = self.point_components(f.args[0])
+            return x if name == "COORD1" else y
+        if name == "COORDSYS":
+            g = f.args[0]
+            cs = getattr(g, "coordsys", None)
+            return self.string(cs.value if isinstance(cs, ast.StringLiteral) else "ICRS")
+        if name == "CENTROID":
+            x, y = self.centroid_components(f)
+            return f"[{x}, {y}]::DOUBLE[]"
+        if name == "AREA":
+            g = f.args[0]
+            circle = const_circle(g)
+            if circle is not None:
+                return fmt_number(sphere.circle_area(circle[2]))
+            shape = const_polygon(g)
+            if shape is not None:
+                return fmt_number(sphere.polygon_area(shape))
+            if geometry_kind(g) == "circle":
+                return f"adql_cap_area({self.circle_components(g)[2]})"
+            fail("AREA is supported for circles and constant polygons only", f)
+        fail(f"{name} is not supported", f)
+
+    def region_test(
+        self, call: ast.FunctionCall, *, positive: bool, comparison: ast.Comparison | None
+    ) -> str:
+        test = self._region_test(call)
+        return test if positive else f"NOT ({test})"
+
+    def _region_test(self, call: ast.FunctionCall) -> str:
+        a, b = call.args
+        ka, kb = geometry_kind(a), geometry_kind(b)
+        if call.name == "INTERSECTS" and kb == "point" and ka != "point":
+            a, b, ka, kb = b, a, kb, ka
+        if ka == "point" and kb == "circle":
+            return self.point_in_circle(a, b)
+        if ka == "point" and kb == "polygon":
+            return self.point_in_polygon(a, b)
+        if ka == "circle" and kb == "circle":
+            x1, y1, r1 = self.circle_components(a)
+            x2, y2, r2 = self.circle_components(b)
+            dist = f"adql_distance({x1}, {y1}, {x2}, {y2})"
+            if call.name == "CONTAINS":
+                return f"({dist} + {r1} <= {r2})"
+            return f"({dist} <= {r1} + {r2})"
+        fail(
+            f"{call.name} of a {ka or 'value'} and a {kb or 'value'} is not supported; "
+            "test a POINT against a CIRCLE, BOX or POLYGON, or two CIRCLEs",
+            call,
+        )
+
+    def prefilter(self, point: ast.Expr, cap: sphere.Cap) -> list[str]:
+        """Sargable bounds on plain RA/Dec columns (nothing for computed coordinates)."""
+        if not (
+            isinstance(point, ast.Point)
+            and isinstance(point.x, ast.ColumnRef)
+            and isinstance(point.y, ast.ColumnRef)
+        ):
+            return []
+        ra, dec = self.expr(point.x), self.expr(point.y)
+        lo, hi = cap.dec_range()
+        out = [f"{dec} BETWEEN {fmt_number(lo)} AND {fmt_number(hi)}"]
+        ranges = cap.ra_ranges()
+        if ranges is not None:
+            terms = [f"{ra} BETWEEN {fmt_number(a)} AND {fmt_number(b)}" for a, b in ranges]
+            out.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
+        return out
+
+    def point_in_circle(self, point: ast.Expr, circle: ast.Expr) -> str:
+        x, y = self.point_components(point)
+        c = const_circle(circle)
+        if c is not None:
+            if c[2] < 0:
+                return "FALSE"
+            exact = (
+                f"adql_pt_in_circle({x}, {y}, {fmt_number(c[0])}, {fmt_number(c[1])}, "
+                f"{fmt_number(c[2])})"
+            )
+            pre = self.prefilter(point, sphere.Cap(c[0], c[1], min(c[2], 180.0)))
+            return "(" + " AND ".join([*pre, exact]) + ")"
+        cx, cy, r = self.circle_components(circle)
+        return f"adql_pt_in_circle({x}, {y}, {cx}, {cy}, {r})"
+
+    def point_in_polygon(self, point: ast.Expr, polygon: ast.Expr) -> str:
+        x, y = self.point_components(point)
+        shape = const_polygon(polygon)
+        if shape is None:
+            return f"adql_pt_in_cpoly({x}, {y}, {self.polygon_list(polygon)})"
+        parts = []
+        for part in shape.parts:
+            edges = [
+                f"adql_edge({x}, {y}, {fmt_number(a[0])}, {fmt_number(a[1])}, "
+                f"{fmt_number(b[0])}, {fmt_number(b[1])})"
+                for a, b in zip(part, (*part[1:], part[0]), strict=True)
+            ]
+            parts.append("(" + " AND ".join(edges) + ")")
+        exact = parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+        pre = self.prefilter(point, shape.bound)
+        return "(" + " AND ".join([*pre, exact]) + ")"

@@ -1,0 +1,410 @@
+"""The Qserv dialect: MySQL syntax, scisql UDFs for geometry, and Qserv's restrictions.
+
+What Qserv cannot run is refused here, before anything is sent, with the position and what to
+write instead.  Sources (Qserv user guide, lsst/qserv ``doc/user/index.rst``, sections
+"Restrictions" and "Extensions"): sub-queries are not supported; expressions and functions in
+ORDER BY are rejected (order by a select-list alias instead); columns used in ORDER BY must be
+listed in SELECT; only one spatial constraint, at the very beginning of WHERE, with literal
+arguments and no OR right after it; outer joins are not supported with near-neighbour
+queries.  The project design notes add what Qserv's SQL92-based parser does not accept: set
+operations, WITH, OFFSET, CAST, COUNT(DISTINCT ...).
+
+Spatial restriction: Qserv narrows the chunks it scans when exactly one
+``scisql_s2PtIn*(ra, dec, <literals>) = 1`` stands at the top level of WHERE.  So the first
+qualifying ``CONTAINS(POINT(col, col), <constant CIRCLE/BOX/convex POLYGON>) = 1`` conjunct is
+moved first and rendered ``= 1``; every other region test is rendered ``<> 0`` (true) or
+``<> 1`` (false), which Qserv evaluates per row without restricting chunks.  In particular
+``0 = CONTAINS(...)`` must never become a restrictor: the rows it wants lie outside the region.
+BOX becomes the 4-vertex polygon of ``sphere.box_vertices`` (great-circle edges, ADQL's
+definition) rather than ``scisql_s2PtInBox`` (a longitude/latitude rectangle).  Non-convex
+polygons become an OR of convex parts (then they cannot restrict chunks).
+
+MySQL details: ``||`` is logical OR there, so concatenation is CONCAT; string literals escape
+backslashes; the default collations compare case-insensitively while ADQL string comparison is
+case-sensitive, so ``=``, ``<>``, ``<``, ``LIKE``, ``IN`` on strings compare against a ``BINARY``
+operand (byte-wise, hence case-sensitive); ``/`` between integers would give a 4-decimal
+DECIMAL, so one operand is promoted to DOUBLE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tap_service.adql import ast, sphere
+from tap_service.adql.catalog import UserFunction
+from tap_service.adql.checked import CheckedQuery
+from tap_service.adql.dialects.base import (
+    Renderer,
+    const_circle,
+    const_polygon,
+    fail,
+    fmt_number,
+    geometry_kind,
+    predicate_parts,
+)
+
+_MATH = {
+    "ABS": "ABS", "CEILING": "CEILING", "DEGREES": "DEGREES", "EXP": "EXP", "FLOOR": "FLOOR",
+    "LOG": "LN", "LOG10": "LOG10", "PI": "PI", "POWER": "POWER", "RADIANS": "RADIANS",
+    "SQRT": "SQRT", "ACOS": "ACOS", "ASIN": "ASIN", "ATAN": "ATAN", "ATAN2": "ATAN2",
+    "COS": "COS", "COT": "COT", "SIN": "SIN", "TAN": "TAN", "LOWER": "LOWER", "UPPER": "UPPER",
+    "COALESCE": "COALESCE", "MOD": "MOD", "RAND": "RAND",
+}
+
+_FLOATING = frozenset({"float", "double"})
+
+
+def _is_string(e: ast.Expr) -> bool:
+    return e.type_ is not None and e.type_.is_string
+
+
+class QservRenderer(Renderer):
+    dialect = "qserv"
+
+    def __init__(
+        self, checked: CheckedQuery, functions: Iterable[UserFunction] = ()
+    ) -> None:
+        super().__init__(checked, functions)
+        self._restrictor: ast.Comparison | None = None
+
+    # ------------------------------------------------------------------ refusals
+
+    def validate(self, query: ast.Query) -> None:
+        super().validate(query)
+        self._check_query(query, top=True)
+
+    def _check_query(self, q: ast.Query, *, top: bool) -> None:
+        if not top:
+            fail(
+                "subqueries are not supported by Qserv; run the inner query first and use "
+                "its results as constants (or upload them as a table and join)",
+                q,
+            )
+        if q.with_:
+            fail(
+                "WITH (common table expressions) is not supported by Qserv; "
+                "write the query without WITH",
+                q.with_[0],
+            )
+        if q.offset is not None:
+            fail(
+                "OFFSET is not supported by Qserv; use TOP with a WHERE condition on the "
+                "ORDER BY column to page through results",
+                q,
+            )
+        if not isinstance(q.body, ast.SelectQuery):
+            node: ast.Node = q.body
+            fail(
+                "UNION, EXCEPT and INTERSECT are not supported by Qserv; run the queries "
+                "separately and combine the results",
+                node,
+            )
+        select = q.body
+        for node in ast.walk(select):
+            self._check_node(node)
+        for item in select.items:
+            if isinstance(item, ast.SelectItem):
+                kind = geometry_kind(item.expr)
+                if (kind is not None and kind != "region") or isinstance(item.expr, ast.Region):
+                    fail(
+                        "geometry values (POINT, CIRCLE, BOX, POLYGON) cannot be selected on "
+                        "Qserv; select the coordinate columns (e.g. ra, dec) or "
+                        "COORD1/COORD2 instead",
+                        item.expr,
+                    )
+        self._check_order_by(q, select)
+
+    def _check_node(self, node: ast.Node) -> None:
+        if isinstance(node, ast.ScalarSubquery | ast.InSubquery | ast.Exists | ast.DerivedTable):
+            fail(
+                "subqueries are not supported by Qserv; run the inner query first and use "
+                "its results as constants (or upload them as a table and join)",
+                node,
+            )
+        if isinstance(node, ast.Join):
+            if node.kind != "INNER":
+                fail(
+                    f"{node.kind} OUTER JOIN is not supported by Qserv; use an inner JOIN ... "
+                    "ON (rows without a match are then left out)",
+                    node,
+                )
+            if node.natural:
+                fail(
+                    "NATURAL JOIN is not supported by Qserv; write JOIN ... ON a.col = b.col",
+                    node,
+                )
+        if isinstance(node, ast.Cast):
+            fail(
+                "CAST is not supported by Qserv; select the column as stored and convert "
+                "the values on the client side",
+                node,
+            )
+        if isinstance(node, ast.Aggregate) and node.quantifier == "DISTINCT":
+            fail(
+                f"{node.func}(DISTINCT ...) is not supported by Qserv; select the DISTINCT "
+                "values and aggregate them on the client side",
+                node,
+            )
+        if isinstance(node, ast.Region):
+            fail("REGION is not supported by Qserv; write CIRCLE, BOX or POLYGON", node)
+
+    def _check_order_by(self, q: ast.Query, select: ast.SelectQuery) -> None:
+        selected: set[tuple[str, str]] = set()
+        aliases: set[str] = set()
+        for item in select.items:
+            if isinstance(item, ast.SelectItem):
+                if item.alias is not None:
+                    aliases.add(item.alias.name.lower())
+                e = item.expr
+                if isinstance(e, ast.ColumnRef) and e.binding is not None:
+                    selected.add((e.binding.range_name, e.binding.column))
+        for o in q.order_by:
+            e = o.expr
+            if isinstance(e, ast.NumericLiteral) and e.is_integer:
+                continue
+            if not isinstance(e, ast.ColumnRef):
+                fail(
+                    "Qserv accepts only columns in ORDER BY; give the expression an alias in "
+                    "the select list (... AS x) and ORDER BY x",
+                    e,
+                )
+            if e.binding is None:
+                continue  # a select-list alias
+            if (e.binding.range_name, e.binding.column) not in selected and not (
+                not e.qualifier and e.name.name.lower() in aliases
+            ):
+                fail(
+                    f"Qserv requires ORDER BY columns to appear in the select list; "
+                    f"add {e.name.name} to the SELECT",
+                    e,
+                )
+
+    # ------------------------------------------------------------------ lexical
+
+    def quote(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def string(self, value: str) -> str:
+        return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+    def order_item(self, item: ast.OrderItem) -> str:
+        e = item.expr
+        if isinstance(e, ast.ColumnRef) and e.binding is not None:
+            # Qserv resolves ORDER BY against the select list: use the output alias.
+            for i, sel in enumerate(self._top_items()):
+                if (
+                    isinstance(sel.expr, ast.ColumnRef)
+                    and sel.expr.binding is not None
+                    and (sel.expr.binding.range_name, sel.expr.binding.column)
+                    == (e.binding.range_name, e.binding.column)
+                    and i < len(self.checked.columns)
+                ):
+                    text = self.quote(self.checked.columns[i].name)
+                    return text + (" DESC" if item.descending else " ASC")
+        return super().order_item(item)
+
+    def _top_items(self) -> list[ast.SelectItem]:
+        body = self.checked.query.body
+        if isinstance(body, ast.SelectQuery):
+            return [i for i in body.items if isinstance(i, ast.SelectItem)]
+        return []
+
+    # ------------------------------------------------------------------ WHERE and restrictor
+
+    def where(self, cond: ast.Condition) -> str:
+        conjuncts = _flatten_and(cond)
+        restrictor = next((c for c in conjuncts if self._is_restrictor(c)), None)
+        if restrictor is not None:
+            assert isinstance(restrictor, ast.Comparison)
+            self._restrictor = restrictor
+            conjuncts = [restrictor, *(c for c in conjuncts if c is not restrictor)]
+        rendered = []
+        for c in conjuncts:
+            text = self.cond(c)
+            rendered.append(f"({text})" if isinstance(c, ast.Or) else text)
+        return " AND ".join(rendered)
+
+    def _is_restrictor(self, c: ast.Condition) -> bool:
+        if not isinstance(c, ast.Comparison):
+            return False
+        call, positive = predicate_parts(c)
+        if call is None or not positive:
+            return False
+        point, region = self._point_region(call)
+        if point is None or region is None:
+            return False
+        if not (
+            isinstance(point, ast.Point)
+            and isinstance(point.x, ast.ColumnRef)
+            and isinstance(point.y, ast.ColumnRef)
+        ):
+            return False
+        if const_circle(region) is not None:
+            return True
+        shape = const_polygon(region)
+        return shape is not None and shape.convex
+
+    @staticmethod
+    def _point_region(call: ast.FunctionCall) -> tuple[ast.Expr | None, ast.Expr | None]:
+        a, b = call.args
+        ka, kb = geometry_kind(a), geometry_kind(b)
+        if call.name == "INTERSECTS" and kb == "point" and ka in ("circle", "polygon"):
+            a, b, ka, kb = b, a, kb, ka
+        if ka == "point" and kb in ("circle", "polygon"):
+            return a, b
+        return None, None
+
+    def region_test(
+        self, call: ast.FunctionCall, *, positive: bool, comparison: ast.Comparison | None
+    ) -> str:
+        calls = self._scisql_calls(call)
+        if comparison is not None and comparison is self._restrictor:
+            return f"{calls[0]} = 1"
+        if len(calls) == 1:
+            return f"{calls[0]} <> 0" if positive else f"{calls[0]} <> 1"
+        if positive:
+            return "(" + " OR ".join(f"{c} = 1" for c in calls) + ")"
+        return "(" + " AND ".join(f"{c} <> 1" for c in calls) + ")"
+
+    def _scisql_calls(self, call: ast.FunctionCall) -> list[str]:
+        point, region = self._point_region(call)
+        if point is None or region is None:
+            kinds = " and ".join(geometry_kind(a) or "value" for a in call.args)
+            fail(
+                f"{call.name} of {kinds} is not supported by Qserv (scisql tests points "
+                "only); write CONTAINS(POINT(ra, dec), CIRCLE/BOX/POLYGON(...)) = 1",
+                call,
+            )
+        x, y = self.point_components(point)
+        if isinstance(region, ast.Circle):
+            cx, cy = self.point_components(region.center)
+            return [f"scisql_s2PtInCircle({x}, {y}, {cx}, {cy}, {self.expr(region.radius)})"]
+        shape = const_polygon(region)
+        if shape is not None:
+            return [
+                f"scisql_s2PtInCPoly({x}, {y}, "
+                + ", ".join(f"{fmt_number(lo)}, {fmt_number(la)}" for lo, la in part)
+                + ")"
+                for part in shape.parts
+            ]
+        if isinstance(region, ast.Polygon):
+            if len(region.vertices) > sphere.MAX_QSERV_VERTICES:
+                fail("scisql polygons have at most 20 vertices", region)
+            coords = [c for v in region.vertices for c in self.point_components(v)]
+            return [f"scisql_s2PtInCPoly({x}, {y}, {', '.join(coords)})"]
+        fail(
+            "on Qserv the region must be a CIRCLE, a constant BOX or a POLYGON written in "
+            "the query",
+            region,
+        )
+
+    def point_components(self, e: ast.Expr) -> tuple[str, str]:
+        if isinstance(e, ast.Point):
+            return self.expr(e.x), self.expr(e.y)
+        fail("on Qserv a point must be written POINT(ra, dec)", e)
+
+    # ------------------------------------------------------------------ strings
+
+    def comparison(self, c: ast.Comparison) -> str:
+        geo = self.geometry_predicate(c)
+        if geo is not None:
+            return geo
+        left, right = self.expr(c.left), self.expr(c.right)
+        if _is_string(c.left) or _is_string(c.right):
+            right = f"BINARY {right}"
+        return f"{left} {c.op} {right}"
+
+    def like(self, c: ast.Like) -> str:
+        neg = "NOT " if c.negated else ""
+        if c.case_insensitive:
+            return f"LOWER({self.expr(c.operand)}) {neg}LIKE LOWER({self.expr(c.pattern)})"
+        return f"{self.expr(c.operand)} {neg}LIKE BINARY {self.expr(c.pattern)}"
+
+    def cond(self, c: ast.Condition) -> str:
+        if isinstance(c, ast.InList) and (
+            _is_string(c.operand) or any(_is_string(i) for i in c.items)
+        ):
+            neg = "NOT " if c.negated else ""
+            items = ", ".join(f"BINARY {self.expr(i)}" for i in c.items)
+            return f"{self.expr(c.operand)} {neg}IN ({items})"
+        return super().cond(c)
+
+    def concat(self, e: ast.BinaryOp) -> str:
+        parts: list[str] = []
+
+        def collect(x: ast.Expr) -> None:
+            if isinstance(x, ast.BinaryOp) and x.op == "||":
+                collect(x.left)
+                collect(x.right)
+            else:
+                parts.append(self.expr(x))
+
+        collect(e)
+        return "CONCAT(" + ", ".join(parts) + ")"
+
+    # ------------------------------------------------------------------ numbers
+
+    def divide(self, e: ast.BinaryOp, left: str, right: str) -> str:
+        floating = any(
+            (x.type_ is not None and x.type_.datatype in _FLOATING)
+            or (isinstance(x, ast.NumericLiteral) and "e" in x.text.lower())
+            for x in (e.left, e.right)
+        )
+        if floating:
+            return f"{left} / {right}"
+        return f"{left} * 1e0 / {right}"
+
+    def math_function(self, f: ast.FunctionCall) -> str:
+        args = [self.expr(a) for a in f.args]
+        if f.name in ("ROUND", "TRUNCATE"):
+            digits = args[1] if len(args) > 1 else "0"
+            return f"{f.name}({args[0]}, {digits})"
+        return f"{_MATH[f.name]}({', '.join(args)})"
+
+    def cast(self, c: ast.Cast) -> str:
+        fail("CAST is not supported by Qserv", c)
+
+    # ------------------------------------------------------------------ geometry functions
+
+    def geometry_value(self, e: ast.Expr) -> str:
+        fail(
+            "geometry values cannot be used here on Qserv; use them only inside CONTAINS, "
+            "INTERSECTS, DISTANCE, COORD1/COORD2 or AREA",
+            e,
+        )
+
+    def geometry_function(self, f: ast.FunctionCall) -> str:
+        name = f.name
+        if name in ("CONTAINS", "INTERSECTS"):
+            calls = self._scisql_calls(f)
+            return calls[0] if len(calls) == 1 else "GREATEST(" + ", ".join(calls) + ")"
+        if name == "DISTANCE":
+            x1, y1 = self.point_components(f.args[0])
+            x2, y2 = self.point_components(f.args[1])
+            return f"scisql_angSep({x1}, {y1}, {x2}, {y2})"
+        if name in ("COORD1", "COORD2"):
+            x, y = self.point_components(f.args[0])
+            return x if name == "COORD1" else y
+        if name == "COORDSYS":
+            cs = getattr(f.args[0], "coordsys", None)
+            return self.string(cs.value if isinstance(cs, ast.StringLiteral) else "ICRS")
+        if name == "AREA":
+            g = f.args[0]
+            circle = const_circle(g)
+            if circle is not None:
+                return fmt_number(sphere.circle_area(circle[2]))
+            shape = const_polygon(g)
+            if shape is not None:
+                return fmt_number(sphere.polygon_area(shape))
+            fail("AREA on Qserv needs a constant CIRCLE, BOX or POLYGON", f)
+        fail(
+            f"{name} is not supported by Qserv; compute it from the coordinates on the client "
+            "side",
+            f,
+        )
+
+
+def _flatten_and(c: ast.Condition) -> list[ast.Condition]:
+    if isinstance(c, ast.And):
+        return [*_flatten_and(c.left), *_flatten_and(c.right)]
+    return [c]
