@@ -372,6 +372,8 @@ class Renderer:
         b = ref.binding
         if b is None:
             return self.qualified(*(i.name for i in ref.qualifier), ref.name.name)
+        if b.range_name == "":
+            return self.quote(b.column)  # an output column (select-list alias) of this query
         return self.qualified(b.range_name, b.column)
 
     def binary(self, e: ast.BinaryOp) -> str:

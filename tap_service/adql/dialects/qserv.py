@@ -168,7 +168,7 @@ class QservRenderer(Renderer):
                     "the select list (... AS x) and ORDER BY x",
                     e,
                 )
-            if e.binding is None:
+            if e.binding is None or e.binding.range_name == "":
                 continue  # a select-list alias
             if (e.binding.range_name, e.binding.column) not in selected and not (
                 not e.qualifier and e.name.name.lower() in aliases
@@ -276,6 +276,10 @@ class QservRenderer(Renderer):
                 call,
             )
         x, y = self.point_components(point)
+        circle = const_circle(region)
+        if circle is not None:
+            args = ", ".join(fmt_number(v) for v in circle)
+            return [f"scisql_s2PtInCircle({x}, {y}, {args})"]
         if isinstance(region, ast.Circle):
             cx, cy = self.point_components(region.center)
             return [f"scisql_s2PtInCircle({x}, {y}, {cx}, {cy}, {self.expr(region.radius)})"]
