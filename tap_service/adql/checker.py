@@ -80,7 +80,7 @@ def _suggest(word: str, vocabulary: Iterable[str]) -> list[str]:
     by_lower: dict[str, str] = {}
     for name in vocabulary:
         by_lower.setdefault(name.lower(), name)
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=3, cutoff=0.4)
     return [by_lower[c] for c in close]
 
 
@@ -558,6 +558,8 @@ class _Checker:
                 open=result.open,
             )
             return replace(item, query=checked), [rng]
+        if item.natural and (item.condition is not None or item.using is not None):
+            raise _syntax_error("A NATURAL JOIN takes neither ON nor USING", item)
         left, lranges = self.from_item(item.left, scope, outer, ctes)
         right, rranges = self.from_item(item.right, scope, outer, ctes)
         self.check_duplicates(lranges, rranges, item)
