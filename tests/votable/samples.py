@@ -158,3 +158,39 @@ def same(actual: Any, expected: Any) -> bool:
             return math.isnan(actual)
         return float(actual) == float(expected)
     return bool(actual == expected)
+
+
+def random_batch(rows: int, seed: int) -> pa.RecordBatch:
+    """Seeded random rows for every sample Field, about a tenth of them NULL."""
+    rng = np.random.default_rng(seed)
+
+    def nulls() -> Any:
+        return rng.random(rows) < 0.1
+
+    alphabet = list("abcXYZ019 ,;\"'<>&\t\nü€😀")
+    words = ["".join(rng.choice(alphabet, size=int(k))) for k in rng.integers(0, 12, rows)]
+    polygons = [
+        None if drop else rng.standard_normal(int(k) * 2).tolist()
+        for k, drop in zip(rng.integers(0, 6, rows), nulls(), strict=True)
+    ]
+    points = [None if drop else rng.standard_normal(2).tolist() for drop in nulls()]
+    stamps = rng.integers(0, 4_000_000_000_000_000, rows)
+    columns = {
+        "objectId": pa.array(rng.integers(-(2**63), 2**63 - 1, rows, dtype=np.int64), mask=nulls()),
+        "ra": pa.array(rng.standard_normal(rows) * 1e5, mask=nulls()),
+        "flux": pa.array(rng.standard_normal(rows).astype(np.float32), mask=nulls()),
+        "flag": pa.array(rng.random(rows) < 0.5, mask=nulls()),
+        "small": pa.array(rng.integers(-(2**15), 2**15, rows, dtype=np.int16), mask=nulls()),
+        "count": pa.array(rng.integers(-(2**31), 2**31, rows, dtype=np.int64), mask=nulls()),
+        "byte": pa.array(rng.integers(0, 256, rows, dtype=np.uint8), mask=nulls()),
+        "band": pa.array(words, mask=nulls()),
+        "label": pa.array(words[::-1], mask=nulls()),
+        "code": pa.array(words, mask=nulls()),
+        "ucode": pa.array(words[::-1], mask=nulls()),
+        "short_text": pa.array(words, mask=nulls()),
+        "pt": pa.array(points, pa.list_(pa.float64())),
+        "region": pa.array(polygons, pa.list_(pa.float64())),
+        "obs_time": pa.array(stamps, pa.timestamp("us"), mask=nulls()),
+        "empty": pa.nulls(rows),
+    }
+    return pa.record_batch([columns[name] for name in NAMES], names=NAMES)

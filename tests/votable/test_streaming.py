@@ -1,0 +1,173 @@
+"""Streaming properties: output independent of batch boundaries, exact BINARY2 bytes."""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import struct
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tap_service.votable import Field, make_writer
+from tap_service.votable.binary import Base64Lines
+from tests.votable.samples import N_ROWS, parse_votable, random_batch, render, sample_batch
+
+ALL_FORMATS = ["votable", "votable/td", "votable/b", "csv", "tsv"]
+RANDOM = random_batch(400, seed=1234)
+
+
+def _split(batch: pa.RecordBatch, cuts: list[int]) -> list[pa.RecordBatch]:
+    edges = [0, *sorted(set(cuts)), batch.num_rows]
+    return [batch.slice(a, b - a) for a, b in zip(edges, edges[1:], strict=False)]
+
+
+@pytest.mark.parametrize("response_format", ALL_FORMATS)
+@pytest.mark.parametrize("size", [1, 2, 3, 19, 57, 100])
+def test_batch_boundaries_do_not_change_output(response_format: str, size: int) -> None:
+    whole = render(response_format, [RANDOM])
+    pieces = _split(RANDOM, list(range(size, RANDOM.num_rows, size)))
+    assert render(response_format, pieces) == whole
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    response_format=st.sampled_from(ALL_FORMATS),
+    cuts=st.lists(st.integers(0, RANDOM.num_rows), max_size=12),
+)
+def test_random_batch_boundaries(response_format: str, cuts: list[int]) -> None:
+    """Includes empty batches (repeated or edge cuts) between non-empty ones."""
+    edges = [0, *sorted(cuts), RANDOM.num_rows]
+    pieces = [RANDOM.slice(a, b - a) for a, b in zip(edges, edges[1:], strict=False)]
+    assert render(response_format, pieces) == render(response_format, [RANDOM])
+
+
+@pytest.mark.parametrize("response_format", ["votable", "votable/td", "votable/b"])
+def test_random_rows_parse(response_format: str) -> None:
+    table = parse_votable(render(response_format, [RANDOM])).get_first_table().array
+    assert len(table) == RANDOM.num_rows
+    ids = RANDOM.column(0)
+    valid = ids.is_valid().to_numpy(zero_copy_only=False)
+    assert np.array_equal(np.asarray(table["objectId"])[valid], ids.drop_null().to_numpy())
+    labels = RANDOM.column(8).fill_null("").to_pylist()
+    parsed = list(table["label"])
+    if response_format == "votable/td":  # astropy strips surrounding whitespace of a TD
+        labels = [label.strip() for label in labels]
+        parsed = [label.strip() for label in parsed]
+    assert parsed == labels
+
+
+def test_large_batch_is_sliced_transparently() -> None:
+    rows = 70_000  # more than two internal slices
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 2**63 - 1, rows, dtype=np.int64)
+    words = pa.array([f"w{i % 97}" for i in range(rows)])
+    fields = [Field(name="id", datatype="long"), Field(name="w", datatype="char", arraysize="*")]
+    batch = pa.record_batch([pa.array(ids), words], names=["id", "w"])
+    for response_format in ("votable", "votable/td", "csv"):
+        whole = render(response_format, [batch], fields)
+        assert render(response_format, _split(batch, [1, 33_000, 69_999]), fields) == whole
+    table = parse_votable(render("votable", [batch], fields)).get_first_table().array
+    assert np.array_equal(np.asarray(table["id"]), ids)
+    assert list(table["w"][-3:]) == words.to_pylist()[-3:]
+
+
+def _stream_bytes(document: bytes) -> bytes:
+    match = re.search(rb'<STREAM encoding="base64">(.*)</STREAM>', document, re.S)
+    assert match is not None
+    text = match.group(1)
+    assert all(len(line) <= 76 for line in text.split(b"\n"))
+    return base64.b64decode(b"".join(text.split()))
+
+
+def test_binary2_exact_bytes() -> None:
+    fields = [
+        Field(name="a", datatype="long"),
+        Field(name="d", datatype="double"),
+        Field(name="s", datatype="char", arraysize="*"),
+        Field(name="b", datatype="boolean"),
+        Field(name="i", datatype="int"),
+        Field(name="u", datatype="unicodeChar", arraysize="*"),
+        Field(name="c", datatype="char", arraysize="3"),
+        Field(name="p", datatype="double", arraysize="2"),
+        Field(name="v", datatype="float", arraysize="*"),
+    ]
+    batch = pa.record_batch(
+        [
+            pa.array([2**60 + 1, None]),
+            pa.array([0.5, math.nan]),
+            pa.array(["hi", None]),
+            pa.array([True, None]),
+            pa.array([None, -7], pa.int32()),
+            pa.array(["é😀", None]),
+            pa.array(["abcd", "z"]),
+            pa.array([[1.0, 2.0], None]),
+            pa.array([[1.5, None, 3.0], None], pa.list_(pa.float32())),
+        ],
+        names=list("adsbiucpv"),
+    )
+    nan = struct.pack(">d", math.nan)
+    row1 = (
+        bytes([0b00001000, 0b00000000])  # only i (field 5) NULL
+        + struct.pack(">q", 2**60 + 1)
+        + struct.pack(">d", 0.5)
+        + struct.pack(">I", 2)
+        + b"hi"
+        + b"T"
+        + b"\0\0\0\0"  # NULL int: flagged, value bytes present
+        + struct.pack(">I", 3)  # UTF-16 code units: é, then a surrogate pair
+        + "é😀".encode("utf-16-be")
+        + b"abc"  # fixed char[3], truncated
+        + struct.pack(">2d", 1.0, 2.0)
+        + struct.pack(">I", 3)
+        + struct.pack(">f", 1.5)
+        + struct.pack(">f", math.nan)  # NULL element inside an array
+        + struct.pack(">f", 3.0)
+    )
+    row2 = (
+        bytes([0b10110101, 0b10000000])  # a, s, b, u, p, v NULL; NaN d is not NULL
+        + b"\0" * 8
+        + nan
+        + struct.pack(">I", 0)
+        + b"?"
+        + struct.pack(">i", -7)
+        + struct.pack(">I", 0)
+        + b"z\0\0"  # padded with NUL
+        + nan * 2  # NULL fixed array: NaN filled and flagged
+        + struct.pack(">I", 0)
+    )
+    assert _stream_bytes(render("votable", [batch], fields)) == row1 + row2
+
+
+def test_binary2_null_array_flags() -> None:
+    """A NULL fixed-size array sets the flag bit (checked above); here its neighbours do not."""
+    batch = sample_batch()
+    document = render("votable", [batch])
+    table = parse_votable(document).get_first_table().array
+    assert bool(np.all(table["pt"].mask[1]))
+    assert not bool(np.any(table["pt"].mask[0]))
+    assert len(table) == N_ROWS
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=8))
+def test_base64_lines_concatenate(chunks: list[bytes]) -> None:
+    encoder = Base64Lines()
+    out = b"".join(encoder.feed(chunk) for chunk in chunks) + encoder.flush()
+    data = b"".join(chunks)
+    assert base64.b64decode(b"".join(out.split())) == data
+    assert out == base64.encodebytes(data)  # the standard MIME line layout
+
+
+def test_writer_state_is_per_response() -> None:
+    fields = [Field(name="a", datatype="long")]
+    batch = pa.record_batch([pa.array([1, 2, 3])], names=["a"])
+    first = make_writer(None, fields)
+    second = make_writer(None, fields)
+    one = first.begin() + first.write_batch(batch)
+    two = second.begin() + second.write_batch(batch)
+    assert one + first.end() == two + second.end()
