@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 import re
 import struct
@@ -23,7 +24,7 @@ RANDOM = random_batch(400, seed=1234)
 
 def _split(batch: pa.RecordBatch, cuts: list[int]) -> list[pa.RecordBatch]:
     edges = [0, *sorted(set(cuts)), batch.num_rows]
-    return [batch.slice(a, b - a) for a, b in zip(edges, edges[1:], strict=False)]
+    return [batch.slice(a, b - a) for a, b in itertools.pairwise(edges)]
 
 
 @pytest.mark.parametrize("response_format", ALL_FORMATS)
@@ -42,7 +43,7 @@ def test_batch_boundaries_do_not_change_output(response_format: str, size: int) 
 def test_random_batch_boundaries(response_format: str, cuts: list[int]) -> None:
     """Includes empty batches (repeated or edge cuts) between non-empty ones."""
     edges = [0, *sorted(cuts), RANDOM.num_rows]
-    pieces = [RANDOM.slice(a, b - a) for a, b in zip(edges, edges[1:], strict=False)]
+    pieces = [RANDOM.slice(a, b - a) for a, b in itertools.pairwise(edges)]
     assert render(response_format, pieces) == render(response_format, [RANDOM])
 
 
