@@ -587,32 +587,31 @@ def _parser() -> lark.Lark:
 
 
 @functools.cache
-def _terminal_names() -> dict[str, str]:
+def _terminal_names() -> dict[str, tuple[str, ...]]:
     """Terminal name -> the words an error message shows for it."""
     special = {
-        "NAME": "identifier",
-        "DELIMITED": "identifier",
-        "NUMBER": "number",
-        "STRING": "string",
-        "COMP_OP": "comparison operator",
-        "ADD_OP": "'+', '-'",
-        "$END": "end of input",
+        "NAME": ("identifier",),
+        "DELIMITED": ("identifier",),
+        "NUMBER": ("number",),
+        "STRING": ("string",),
+        "COMP_OP": ("comparison operator",),
+        "ADD_OP": ("'+'", "'-'"),
+        "$END": ("end of input",),
     }
-    names: dict[str, str] = {}
+    names: dict[str, tuple[str, ...]] = {}
     for term in _parser().terminals:
-        if term.name in special:
-            continue
         pattern = term.pattern
         if isinstance(pattern, PatternStr):
             value = pattern.value
-            names[term.name] = value.upper() if value.isalpha() else f"'{value}'"
+            names[term.name] = (value.upper() if value.isalpha() else f"'{value}'",)
     names.update(special)
     return names
 
 
 def _human(expected: Iterable[str]) -> list[str]:
+    """Expected terminals in words: keywords, then punctuation, then kinds of token."""
     names = _terminal_names()
-    words = {names.get(e, e) for e in expected}
+    words = {w for e in expected for w in names.get(e, (e,))}
 
     def order(w: str) -> tuple[int, str]:
         if w.isupper() and w.replace("_", "").isalpha():
