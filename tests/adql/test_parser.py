@@ -395,8 +395,29 @@ def test_column_references_with_up_to_four_parts() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    "ABS CEILING DEGREES EXP FLOOR LOG LOG10 RADIANS SQRT ACOS ASIN ATAN COS COT SIN TAN"
-    " LOWER UPPER AREA CENTROID COORDSYS".split(),
+    [
+        "ABS",
+        "CEILING",
+        "DEGREES",
+        "EXP",
+        "FLOOR",
+        "LOG",
+        "LOG10",
+        "RADIANS",
+        "SQRT",
+        "ACOS",
+        "ASIN",
+        "ATAN",
+        "COS",
+        "COT",
+        "SIN",
+        "TAN",
+        "LOWER",
+        "UPPER",
+        "AREA",
+        "CENTROID",
+        "COORDSYS",
+    ],
 )
 def test_one_argument_builtins_are_upper_cased(name: str) -> None:
     assert expr(f"{name.lower()}(x)") == a.FunctionCall(name=name, args=(col("x"),))
@@ -735,9 +756,11 @@ def test_positions_are_recorded() -> None:
     item = s.items[1]
     assert isinstance(item, a.SelectItem)
     assert item.pos == a.Position(2, 3)
-    assert item.alias is not None and item.alias.pos == a.Position(2, 12)
+    assert item.alias is not None
+    assert item.alias.pos == a.Position(2, 12)
     assert s.from_[0].pos == a.Position(3, 6)
-    assert s.where is not None and s.where.pos == a.Position(4, 7)
+    assert s.where is not None
+    assert s.where.pos == a.Position(4, 7)
     assert isinstance(s.where, a.Not)
     assert s.where.operand.pos == a.Position(4, 11)
 
@@ -789,7 +812,8 @@ def test_unexpected_end_of_input_points_after_the_text() -> None:
 def test_assorted_syntax_errors(text: str) -> None:
     err = syntax_error(text)
     assert err.message.startswith("Syntax error")
-    assert err.line is not None and err.column is not None
+    assert err.line is not None
+    assert err.column is not None
 
 
 def test_unterminated_string_and_identifier() -> None:
