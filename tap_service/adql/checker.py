@@ -116,7 +116,7 @@ class _Range:
 
     @property
     def label(self) -> str:
-        return self.alias.name if self.alias is not None else ".".join(self.names)
+        return self.alias.name if self.alias is not None else self.names[-1]
 
     def answers_to(self, qualifier: Sequence[a.Identifier]) -> bool:
         if self.alias is not None:
@@ -763,6 +763,23 @@ class _Checker:
                     [c.info.name for c in rng.columns],
                 )
             level = level.parent
+        hidden = [
+            r
+            for lvl in _levels(scope)
+            for r in lvl.ranges
+            if r.alias is not None and r.table is not None and _names_table(ref.qualifier, r.table)
+        ]
+        if hidden:
+            line, column = _where(ref)
+            raise _NameError(
+                f"Unknown table '{_dotted(ref.qualifier)}' in column reference "
+                f"'{_dotted((*ref.qualifier, ref.name))}': the query calls that table "
+                f"'{hidden[0].label}', and an alias replaces the table name",
+                line=line,
+                column=column,
+                name=_dotted(ref.qualifier),
+                suggestions=[f"{hidden[0].label}.{ref.name.name}"],
+            )
         vocabulary = [r.label for lvl in _levels(scope) for r in lvl.ranges]
         raise _name_error(
             f"Unknown table '{_dotted(ref.qualifier)}' in column reference "
@@ -782,13 +799,15 @@ class _Checker:
                 return merged
             found = [(r, c) for r in level.ranges for c in r.find(ref.name)]
             if len(found) > 1:
-                raise _name_error(
+                line, column = _where(ref)
+                raise _NameError(
                     f"Ambiguous column '{ref.name.name}': it is in "
                     + ", ".join(f"'{r.label}'" for r, _ in found)
                     + "; qualify it with a table name",
-                    ref,
-                    ref.name.name,
-                    [f"{r.label}.{c.info.name}" for r, c in found],
+                    line=line,
+                    column=column,
+                    name=ref.name.name,
+                    suggestions=[f"{r.label}.{c.info.name}" for r, c in found][:3],
                 )
             if found:
                 return found[0]
@@ -1025,8 +1044,10 @@ class _Checker:
             return checked
 
         coordsys = getattr(e, "coordsys", None)
-        if coordsys is not None and not isinstance(coordsys, a.StringLiteral):
-            raise _type_error("The coordinate system must be a string literal", coordsys)
+        if coordsys is not None:
+            if not isinstance(coordsys, a.StringLiteral):
+                raise _type_error("The coordinate system must be a string literal", coordsys)
+            e = replace(e, coordsys=replace(coordsys, type_=t.STRING))  # type: ignore[call-arg]
         if isinstance(e, a.Point):
             return replace(
                 e,
@@ -1062,6 +1083,12 @@ def _literal_type(e: a.NumericLiteral) -> ValueType:
     if not e.is_integer:
         return t.DOUBLE
     return t.INT if int(e.text) < 2**31 else t.LONG
+
+
+def _names_table(qualifier: Sequence[a.Identifier], table: TableInfo) -> bool:
+    wanted = list(qualifier[-2:])
+    mine = (table.schema, table.name)[2 - len(wanted) :]
+    return all(q.matches(n) for q, n in zip(wanted, mine, strict=True))
 
 
 def _levels(scope: _Scope) -> Iterable[_Scope]:

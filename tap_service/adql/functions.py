@@ -217,7 +217,7 @@ def type_for_name(name: str, length: int | None = None) -> ValueType | None:
 
 
 _SIGNATURE = re.compile(
-    r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_:]*)\s*\((?P<args>[^)]*)\)\s*->\s*(?P<ret>.+?)\s*$"
+    r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_:]*)\s*\((?P<args>.*)\)\s*->\s*(?P<ret>[^()]+(?:\(\s*\d+\s*\))?)\s*$"
 )
 _TYPE_WITH_LENGTH = re.compile(r"^(?P<base>[A-Za-z ]+?)\s*(?:\(\s*(?P<len>\d+)\s*\))?\s*$")
 

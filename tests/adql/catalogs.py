@@ -94,7 +94,7 @@ MIXED = TableInfo(
         col("Flux", "double", unit="mJy"),
         col("flux", "double", unit="Jy"),
         col("Weird Name", "int"),
-        col("region", "char", arraysize="*", xtype="shape"),
+        col("s_region", "char", arraysize="*", xtype="shape"),
         col("center", "double", arraysize="2", xtype="point", unit="deg"),
         col("fov", "double", arraysize="3", xtype="circle", unit="deg"),
     ),
