@@ -77,6 +77,11 @@ class Renderer:
     def validate(self, query: ast.Query) -> None:
         """Refuse what this backend cannot run (before rendering anything)."""
         for node in ast.walk(query):
+            if isinstance(node, ast.Region):
+                fail(
+                    "REGION is not supported: write the shape with POINT, CIRCLE, BOX or POLYGON",
+                    node,
+                )
             for coordsys in self._coordsys_of(node):
                 if coordsys.value.strip().upper() not in ACCEPTED_COORDSYS:
                     fail(
@@ -389,6 +394,8 @@ class Renderer:
         text = self.expr(child)
         if isinstance(child, ast.BinaryOp):
             cp, pp = _PREC[child.op], _PREC[parent.op]
+            if child.op == "||" and parent.op == "||" and not right:
+                return text
             if cp < pp or (right and cp == pp) or child.op == "||":
                 return f"({text})"
         return text

@@ -305,7 +305,14 @@ class EmbeddedRenderer(Renderer):
             pre = self.prefilter(point, sphere.Cap(c[0], c[1], min(c[2], 180.0)))
             return "(" + " AND ".join([*pre, exact]) + ")"
         cx, cy, r = self.circle_components(circle)
-        return f"adql_pt_in_circle({x}, {y}, {cx}, {cy}, {r})"
+        exact = f"adql_pt_in_circle({x}, {y}, {cx}, {cy}, {r})"
+        radius = const_value(circle.radius) if isinstance(circle, ast.Circle) else None
+        if radius is None or not 0 <= radius < 90:
+            return exact
+        # A declination band is implied by the angular test; with a constant radius it lets
+        # DuckDB run a cross-match as a range join instead of testing every pair.
+        band = fmt_number(radius + sphere.PREFILTER_MARGIN_DEG)
+        return f"({y} BETWEEN {cy} - {band} AND {cy} + {band} AND {exact})"
 
     def point_in_polygon(self, point: ast.Expr, polygon: ast.Expr) -> str:
         x, y = self.point_components(point)

@@ -145,8 +145,6 @@ class QservRenderer(Renderer):
                 "values and aggregate them on the client side",
                 node,
             )
-        if isinstance(node, ast.Region):
-            fail("REGION is not supported by Qserv; write CIRCLE, BOX or POLYGON", node)
 
     def _check_order_by(self, q: ast.Query, select: ast.SelectQuery) -> None:
         selected: set[tuple[str, str]] = set()
