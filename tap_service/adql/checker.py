@@ -274,7 +274,7 @@ class _Checker:
         self.strict_functions = catalog is not None or extra_functions is not None
         self.taken: set[str] = set()
         self.tables: list[TableInfo] = []
-        self.sources: dict[int, _Column] = {}
+        self.sources: dict[int, tuple[a.ColumnRef, _Column]] = {}
         """id() of each bound ColumnRef of the result tree -> the column it reads, so output
         metadata can say which catalog column a result column copies."""
 
@@ -358,13 +358,21 @@ class _Checker:
                 raise _type_error(
                     f"Column {i + 1} of {body.op} combines {lk} and {rk} values", body
                 )
-        columns = []
-        for i, col in enumerate(lres.columns):
+        columns, types = [], []
+        for i, (col, typ) in enumerate(zip(lres.columns, lres.types, strict=True)):
             other = rres.columns[i] if i < len(rres.columns) else None
             if other is None or other.source is not col.source:
                 col = replace(col, source=None, source_table=None)
+            other_type = rres.types[i] if i < len(rres.types) else t.UNKNOWN
+            if typ.is_unknown:
+                typ = other_type
+            elif typ.is_numeric and other_type.is_numeric and typ != other_type:
+                typ = fn.promote([typ, other_type])
+            if typ != ValueType(col.datatype, col.arraysize, col.xtype):
+                col = replace(col, datatype=typ.datatype, arraysize=typ.arraysize, xtype=typ.xtype)
             columns.append(col)
-        result = _Result(columns=columns, types=list(lres.types), open=lres.open or rres.open)
+            types.append(typ)
+        result = _Result(columns=columns, types=types, open=lres.open or rres.open)
         return replace(body, left=left, right=right), result, None
 
     def order_item(self, item: a.OrderItem, result: _Result, scope: _Scope | None) -> a.OrderItem:
@@ -489,7 +497,8 @@ class _Checker:
         return out_items, result
 
     def describe(self, e: a.Expr, name: str) -> OutputColumn:
-        return _describe(e, name, self.sources.get(id(e)))
+        node, source = self.sources.get(id(e), (None, None))
+        return _describe(e, name, source if node is e else None)
 
     def expand_star(self, star: a.Star, scope: _Scope) -> list[a.SelectItem | a.Star]:
         if star.qualifier:
@@ -533,7 +542,7 @@ class _Checker:
             type_=col.info.value_type,
             pos=pos,
         )
-        self.sources[id(bound)] = col
+        self.sources[id(bound)] = (bound, col)
         return bound
 
     # ----------------------------------------------------------------- FROM
@@ -730,7 +739,7 @@ class _Checker:
             rng, col = found
         binding = a.ColumnBinding(range_name=rng.range_name, column=col.sql_name, info=col.info)
         bound = replace(ref, binding=binding, type_=col.info.value_type)
-        self.sources[id(bound)] = col
+        self.sources[id(bound)] = (bound, col)
         return bound
 
     def qualified_column(self, ref: a.ColumnRef, scope: _Scope) -> tuple[_Range, _Column]:

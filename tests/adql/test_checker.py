@@ -419,6 +419,12 @@ class TestQueryStructure:
         assert names(checked) == ["id"]
         assert checked.columns[0].source is None  # two different columns feed it
 
+    def test_set_operation_types_combine_both_sides(self) -> None:
+        checked = ok("SELECT tract FROM Object UNION ALL SELECT psfFlux FROM ForcedSource")
+        assert checked.columns[0].datatype == "double"
+        checked = ok("SELECT NULL FROM Object EXCEPT SELECT band FROM CcdVisit")
+        assert (checked.columns[0].datatype, checked.columns[0].arraysize) == ("char", "*")
+
     def test_set_operation_order_by_unknown_output(self) -> None:
         err = fails(
             "SELECT objectId FROM Object UNION SELECT objectId FROM ForcedSource ORDER BY coord_ra",

@@ -8,57 +8,21 @@ removing its entry.  The corpus is GPL test data kept outside the repository and
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tap_service.adql import AdqlError, check, parse
+from tap_service.adql import AdqlError, CheckedQuery, ast, check, parse
 from tap_service.adql.functions import parse_udf_signature
+from tests.adql.lyonetia import CorpusQuery, queries
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "adql-corpus" / "lyonetia-index.jsonl"
 EXCEPTIONS = Path(__file__).resolve().parents[1] / "data" / "lyonetia_exceptions.yaml"
 
-pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason=f"corpus not found at {CORPUS}")
 
-
-@dataclass(frozen=True)
-class Case:
-    file: str
-    uuid: str
-    valid: bool
-    adql: str
-    udfs: tuple[str, ...]
-    description: str
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.file, self.uuid)
-
-
-def _load_cases() -> list[Case]:
-    if not CORPUS.exists():
-        return []
-    cases = []
-    with CORPUS.open(encoding="utf-8") as lines:
-        for line in lines:
-            row = json.loads(line)
-            if row["duplicate_of"] is not None:
-                continue
-            cases.append(
-                Case(
-                    file=row["file"],
-                    uuid=row["uuid"],
-                    valid=row["valid"],
-                    adql=row["adql"],
-                    udfs=tuple(row["udfs"]),
-                    description=row["description"],
-                )
-            )
-    return cases
+def _key(case: CorpusQuery) -> tuple[str, str]:
+    return (case.file, case.uuid)
 
 
 def _load_exceptions() -> dict[tuple[str, str], dict[str, str]]:
@@ -66,23 +30,37 @@ def _load_exceptions() -> dict[tuple[str, str], dict[str, str]]:
     return {(e["file"], e["uuid"]): e for e in entries}
 
 
-CASES = _load_cases()
+CASES = list(queries())
 EXCEPTED = _load_exceptions()
 
 
-def _accepted(case: Case) -> tuple[bool, str]:
+def _accepted(case: CorpusQuery) -> tuple[bool, str]:
     """Whether parse + check accept the query, and the error when they do not."""
     functions = [parse_udf_signature(u) for u in case.udfs] if case.udfs else None
     try:
         checked = check(parse(case.adql), None, text=case.adql, functions=functions)
     except AdqlError as exc:
         return False, f"{type(exc).__name__}: {exc}"
+    _assert_resolved(checked)
     assert checked.text == case.adql
     return True, ""
 
 
-def _case_id(case: Case) -> str:
-    return f"{case.file}:{case.uuid[:8]}:{'valid' if case.valid else 'invalid'}"
+def _assert_resolved(checked: CheckedQuery) -> None:
+    """What the dialects rely on, even without a catalog: everything bound and typed."""
+    for node in ast.walk(checked.query):
+        if isinstance(node, ast.ColumnRef | ast.TableRef):
+            assert node.binding is not None, node
+        if isinstance(node, ast.Expr):
+            assert node.type_ is not None, node
+        if isinstance(node, ast.SelectItem):
+            assert node.alias is not None, node
+        if isinstance(node, ast.Star):
+            assert len(node.qualifier) == 1, "only stars over unknown tables stay"
+
+
+def _case_id(case: CorpusQuery) -> str:
+    return f"{case.test_id}:{'valid' if case.valid else 'invalid'}"
 
 
 def test_corpus_counts() -> None:
@@ -93,11 +71,11 @@ def test_corpus_counts() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
-def test_query(case: Case) -> None:
+def test_query(case: CorpusQuery) -> None:
     accepted, error = _accepted(case)
-    if case.key in EXCEPTED:
+    if _key(case) in EXCEPTED:
         assert accepted != case.valid, (
-            f"{case.key} now behaves as the corpus says; remove it from {EXCEPTIONS.name}"
+            f"{_key(case)} now behaves as the corpus says; remove it from {EXCEPTIONS.name}"
         )
     elif case.valid:
         assert accepted, f"valid query rejected: {error}\n{case.adql}"
@@ -106,7 +84,7 @@ def test_query(case: Case) -> None:
 
 
 def test_exception_entries_are_well_formed() -> None:
-    keys = {c.key: c for c in CASES}
+    keys = {_key(c): c for c in CASES}
     for key, entry in EXCEPTED.items():
         assert key in keys, f"{key} is not a distinct corpus query"
         expected = "valid" if keys[key].valid else "invalid"
