@@ -126,7 +126,9 @@ class _Range:
             )
         wanted = list(qualifier[-2:])
         if len(wanted) > len(self.names):
-            return False
+            if not self.open:
+                return False
+            wanted = wanted[-len(self.names) :]  # unknown table: its schema is unknown too
         mine = self.names[len(self.names) - len(wanted) :]
         return all(q.matches(n) for q, n in zip(wanted, mine, strict=True))
 
@@ -455,7 +457,7 @@ class _Checker:
             group_by=group_by,
             having=having,
         )
-        return checked, result, scope
+        return checked, result, alias_scope
 
     def check_duplicates(self, existing: list[_Range], new: list[_Range], at: a.Node) -> None:
         seen = {r.alias.name.lower() for r in existing if r.alias is not None}

@@ -387,6 +387,13 @@ class TestQueryStructure:
         err = fails("SELECT objectId FROM Object ORDER BY 2", AdqlTypeError)
         assert "1 columns" in str(err)
 
+    def test_order_by_expression_may_use_select_alias(self) -> None:
+        checked = ok("SELECT COUNT(*) AS n, tract FROM Object GROUP BY tract ORDER BY n * 2")
+        (item,) = checked.query.order_by
+        inner = [r for r in a.walk(item) if isinstance(r, a.ColumnRef)]
+        assert inner[0].binding is not None
+        assert inner[0].binding.range_name == OUTPUT_RANGE
+
     def test_group_by_select_alias(self) -> None:
         checked = ok("SELECT ROUND(coord_ra) AS band, COUNT(*) FROM Object GROUP BY band")
         (g,) = select_of(checked).group_by
@@ -742,6 +749,11 @@ class TestWithoutCatalog:
         assert [c.datatype for c in checked.columns] == [None, None]
         assert [t.name for t in checked.tables] == ["table1", "other"]
         assert all(r.binding is not None for r in refs(checked))
+
+    def test_schema_qualified_column_of_unqualified_unknown_table(self) -> None:
+        (ref,) = refs(ok("SELECT sch.t.x FROM t", None))
+        assert ref.binding is not None
+        assert ref.binding.range_name == "t"
 
     def test_unknown_qualifier_is_still_an_error(self) -> None:
         fails("SELECT q.x FROM t AS s", AdqlNameError, None)
