@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -52,17 +54,33 @@ class Base64Lines:
         self._pending = b""
 
     def feed(self, data: bytes | memoryview) -> bytes:
+        view = memoryview(data).cast("B")
+        head = b""
         if self._pending:
-            data = self._pending + bytes(data)
-        usable = len(data) - len(data) % _LINE_INPUT
-        self._pending = bytes(data[usable:])
-        if usable == 0:
+            # Complete the pending line from the front of the new data instead of
+            # concatenating (which would copy the whole batch).
+            need = _LINE_INPUT - len(self._pending)
+            if len(view) < need:
+                self._pending += bytes(view)
+                return b""
+            head = self._pending + bytes(view[:need])
+            view = view[need:]
+            self._pending = b""
+        usable = len(view) - len(view) % _LINE_INPUT
+        self._pending = bytes(view[usable:])
+        lines = usable // _LINE_INPUT + (1 if head else 0)
+        if lines == 0:
             return b""
-        encoded = binascii.b2a_base64(data[:usable], newline=False)
-        lines = np.frombuffer(encoded, dtype=np.uint8).reshape(-1, _LINE_OUTPUT)
-        out = np.empty((lines.shape[0], _LINE_OUTPUT + 1), dtype=np.uint8)
-        out[:, :_LINE_OUTPUT] = lines
+        out = np.empty((lines, _LINE_OUTPUT + 1), dtype=np.uint8)
         out[:, _LINE_OUTPUT] = ord("\n")
+        body = out[1:] if head else out
+        if head:
+            out[0, :_LINE_OUTPUT] = np.frombuffer(
+                binascii.b2a_base64(head, newline=False), np.uint8
+            )
+        if usable:
+            encoded = binascii.b2a_base64(view[:usable], newline=False)
+            body[:, :_LINE_OUTPUT] = np.frombuffer(encoded, np.uint8).reshape(-1, _LINE_OUTPUT)
         return out.tobytes()
 
     def flush(self) -> bytes:
@@ -116,7 +134,7 @@ def _drop_split_surrogates(matrix: npt.NDArray[np.generic]) -> None:
     which would make the whole value undecodable."""
     if matrix.shape[1] < 2:
         return
-    last_high = matrix[:, -2]
+    last_high = np.asarray(matrix[:, -2], dtype=np.uint8)
     broken = (last_high >= 0xD8) & (last_high <= 0xDB)
     if broken.any():
         matrix[broken, -2:] = 0
@@ -129,46 +147,78 @@ def _binary_array(data: Bytes | memoryview, offsets: npt.NDArray[np.int64]) -> p
     return pa.Array.from_buffers(pa.binary(), len(offsets) - 1, buffers)
 
 
-def _as_bytes_matrix(values: npt.NDArray[np.generic], rows: int) -> Bytes:
-    return np.ascontiguousarray(values).view(np.uint8).reshape(rows, -1)
+@dataclass
+class _Fixed:
+    """Values of one fixed-size part for every row; ``nulls`` rows get ``fill`` instead."""
+
+    values: npt.NDArray[np.generic]
+    nulls: npt.NDArray[np.bool_] | None = None
+    fill: object = 0
+
+
+Part: TypeAlias = _Fixed | pa.Array
+
+
+def _raw_numbers(column: pa.Array) -> npt.NDArray[np.generic]:
+    """The values buffer of a numeric Arrow array as numpy, without copying (NULL slots hold
+    whatever the producer left there; callers overwrite them)."""
+    dtype = np.dtype(column.type.to_pandas_dtype())
+    values = column.buffers()[1]
+    return np.frombuffer(
+        values, dtype=dtype, count=len(column), offset=column.offset * dtype.itemsize
+    )
 
 
 class _Encoder:
-    """Encodes one field of every row of a batch into fixed blocks or variable pieces."""
+    """Encodes one field of every row of a batch into fixed-size parts or variable pieces.
+
+    ``layout`` lists, per part, the big-endian numpy dtype of a fixed-size part or ``None``
+    for a variable-size piece; ``encode`` returns the parts in the same order.
+    """
 
     def __init__(self, spec: ColumnSpec, *, masked: bool) -> None:
         self.spec = spec
-        dtype = spec.numpy_dtype
         datatype = spec.field.datatype
         if masked or spec.kind != "number":
             self.null_number: float | int = float("nan") if spec.is_float else 0
         else:
             self.null_number = float("nan") if spec.is_float else V1_INTEGER_NULLS[datatype]
-        self.dtype = dtype
+        self.dtype = spec.numpy_dtype
+        self.layout = self._layout()
 
-    def encode(self, column: pa.Array) -> list[Bytes | pa.Array]:
+    def _layout(self) -> list[np.dtype[np.generic] | None]:
+        spec = self.spec
+        count = spec.shape.count
+        if spec.kind == "boolean":
+            return [np.dtype("u1")]
+        if spec.kind == "number":
+            assert self.dtype is not None
+            if not spec.is_array:
+                return [self.dtype]
+            if count is not None:
+                return [np.dtype((self.dtype, (count,)))]
+            return [np.dtype(">u4"), None]
+        unit = 1 if spec.kind == "char" else 2
+        if count is not None:
+            return [np.dtype(("u1", (count * unit,)))]
+        return [np.dtype(">u4"), None]
+
+    def encode(self, column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> list[Part]:
         spec = self.spec
         if spec.kind == "boolean":
-            return [self._boolean(column)]
+            return [self._boolean(column, nulls)]
         if spec.kind == "number":
-            return self._array(column) if spec.is_array else [self._number(column)]
+            if spec.is_array:
+                return self._array(column)
+            return [_Fixed(_raw_numbers(column), nulls, self.null_number)]
         return self._string(column)
 
-    def _number(self, column: pa.Array) -> Bytes:
-        assert self.dtype is not None
-        if column.null_count:
-            column = column.fill_null(pa.scalar(self.null_number, column.type))
-        values = column.to_numpy(zero_copy_only=False)
-        return _as_bytes_matrix(values.astype(self.dtype, copy=False), len(column))
-
-    def _boolean(self, column: pa.Array) -> Bytes:
+    def _boolean(self, column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> _Fixed:
         values = column.fill_null(False).to_numpy(zero_copy_only=False)
         out = np.where(values, np.uint8(_T), np.uint8(_F))
-        if column.null_count:
-            out[column.is_null().to_numpy(zero_copy_only=False)] = _QUESTION
-        return out.reshape(-1, 1)
+        return _Fixed(out, nulls, _QUESTION)
 
-    def _array(self, column: pa.Array) -> list[Bytes | pa.Array]:
+    def _array(self, column: pa.Array) -> list[Part]:
         assert self.dtype is not None
         spec = self.spec
         rows = len(column)
@@ -181,100 +231,150 @@ class _Encoder:
         flat = column.flatten()
         if flat.null_count:
             flat = flat.fill_null(pa.scalar(self.null_number, flat.type))
-        values = flat.to_numpy(zero_copy_only=False).astype(self.dtype, copy=False)
+        values = flat.to_numpy(zero_copy_only=False)
         offsets = _offsets_from_lengths(lengths)
         if spec.shape.count is not None:
-            matrix = _pad_rows(values, offsets, spec.shape.count, self.null_number)
-            return [_as_bytes_matrix(matrix, rows)]
-        counts = _as_bytes_matrix(lengths.astype(">u4"), rows)
-        data = np.ascontiguousarray(values).view(np.uint8)
-        return [counts, _binary_array(data, offsets * self.dtype.itemsize)]
+            return [_Fixed(_pad_rows(values, offsets, spec.shape.count, self.null_number))]
+        data = np.ascontiguousarray(values.astype(self.dtype, copy=False)).view(np.uint8)
+        return [_Fixed(lengths), _binary_array(data, offsets * self.dtype.itemsize)]
 
-    def _string(self, column: pa.Array) -> list[Bytes | pa.Array]:
+    def _string(self, column: pa.Array) -> list[Part]:
         spec = self.spec
         column = truncate(column.fill_null("") if column.null_count else column, spec)
         if spec.kind == "char":
             # VOTable 1.4 char is 7-bit ASCII and readers (astropy) decode it as such:
             # non-ASCII characters become '?'; declare text columns unicodeChar to keep them.
-            if not pc.all(pc.string_is_ascii(column)).as_py() and len(column):
+            if len(column) and not pc.all(pc.string_is_ascii(column)).as_py():
                 column = pc.replace_substring_regex(column, "[^\\x00-\\x7f]", "?")
+            if spec.shape.count is None:
+                return [_Fixed(pc.binary_length(column).to_numpy(zero_copy_only=False)), column]
             data = np.frombuffer(string_buffer(column), dtype=np.uint8)
             lengths = pc.binary_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
-            offsets = _offsets_from_lengths(lengths)
-            unit = 1
-        else:
-            utf8 = string_buffer(column)
-            encoded = bytes(utf8).decode("utf-8").encode("utf-16-be")
-            data = np.frombuffer(encoded, dtype=np.uint8)
-            units = pc.utf8_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
-            raw = np.frombuffer(utf8, dtype=np.uint8)
-            four_byte = raw >= 0xF0  # lead bytes of characters outside the BMP
-            if four_byte.any():
-                per_byte = _offsets_from_lengths(four_byte.astype(np.int64))
-                char_offsets = _offsets_from_lengths(
-                    pc.binary_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
-                )
-                units = units + np.diff(per_byte[char_offsets])
-            bound = spec.shape.bound
-            if bound is not None and len(units) and int(units.max()) > bound:
-                # Characters outside the BMP take two units, so the character-based truncation
-                # above can still exceed the bound (rare: redo this column in Python).
-                rows = [_utf16_prefix(value, bound) for value in column.to_pylist()]
-                data = np.frombuffer(b"".join(rows), dtype=np.uint8)
-                units = np.array([len(row) // 2 for row in rows], dtype=np.int64)
-            offsets = _offsets_from_lengths(units * 2)
-            lengths = units
-            unit = 2
+            return [_Fixed(_pad_rows(data, _offsets_from_lengths(lengths), spec.shape.count, 0))]
+        utf8 = string_buffer(column)
+        encoded = bytes(utf8).decode("utf-8").encode("utf-16-be")
+        data = np.frombuffer(encoded, dtype=np.uint8)
+        units = pc.utf8_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
+        raw = np.frombuffer(utf8, dtype=np.uint8)
+        four_byte = raw >= 0xF0  # lead bytes of characters outside the BMP
+        if four_byte.any():
+            per_byte = _offsets_from_lengths(four_byte.astype(np.int64))
+            char_offsets = _offsets_from_lengths(
+                pc.binary_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
+            )
+            units = units + np.diff(per_byte[char_offsets])
+        bound = spec.shape.bound
+        if bound is not None and len(units) and int(units.max()) > bound:
+            # Characters outside the BMP take two units, so the character-based truncation
+            # above can still exceed the bound (rare: redo this column in Python).
+            rows = [_utf16_prefix(value, bound) for value in column.to_pylist()]
+            data = np.frombuffer(b"".join(rows), dtype=np.uint8)
+            units = np.array([len(row) // 2 for row in rows], dtype=np.int64)
+        offsets = _offsets_from_lengths(units * 2)
         if spec.shape.count is not None:
-            matrix = _pad_rows(data, offsets, spec.shape.count * unit, 0)
-            if unit == 2:
-                _drop_split_surrogates(matrix)
-            return [_as_bytes_matrix(matrix, len(column))]
-        counts = _as_bytes_matrix(lengths.astype(">u4"), len(column))
-        return [counts, _binary_array(data, offsets)]
+            matrix = _pad_rows(data, offsets, spec.shape.count * 2, 0)
+            _drop_split_surrogates(matrix)
+            return [_Fixed(matrix)]
+        return [_Fixed(units), _binary_array(data, offsets)]
 
 
-def encode_records(
-    columns: Sequence[pa.Array], encoders: Sequence[_Encoder], *, masked: bool
-) -> bytes | memoryview:
-    """Binary records of conformed columns, rows in order."""
-    rows = len(columns[0]) if columns else 0
-    pending: list[Bytes] = []
-    pieces: list[Bytes | pa.Array] = []
-    if masked:
-        nulls = np.zeros((rows, len(columns)), dtype=np.bool_)
-        for index, column in enumerate(columns):
-            if column.null_count:
-                nulls[:, index] = column.is_null().to_numpy(zero_copy_only=False)
-        pending.append(np.packbits(nulls, axis=1, bitorder="big"))
-    for column, encoder in zip(columns, encoders, strict=True):
-        for part in encoder.encode(column):
-            if isinstance(part, np.ndarray):
-                pending.append(part)
+class RecordLayout:
+    """How the parts of all fields interleave in a record: runs of fixed-size parts become one
+    numpy structured array per batch (one pass per column, byte order swapped on assignment),
+    variable-size pieces sit between them."""
+
+    def __init__(self, encoders: Sequence[_Encoder], *, masked: bool) -> None:
+        self.encoders = list(encoders)
+        self.masked = masked
+        # Each group: ("fixed", structured dtype, [field names]) or ("var", None, []).
+        self.groups: list[tuple[np.dtype[np.void] | None, list[str]]] = []
+        names: list[str] = []
+        formats: list[np.dtype[np.generic]] = []
+        if masked:
+            names.append("nulls")
+            formats.append(np.dtype(("u1", ((len(encoders) + 7) // 8,))))
+        self.part_names: list[list[str | None]] = []
+        for index, encoder in enumerate(encoders):
+            part_names: list[str | None] = []
+            for number, part in enumerate(encoder.layout):
+                if part is None:
+                    self._close(names, formats)
+                    names, formats = [], []
+                    self.groups.append((None, []))
+                    part_names.append(None)
+                else:
+                    name = f"c{index}_{number}"
+                    names.append(name)
+                    formats.append(part)
+                    part_names.append(name)
+            self.part_names.append(part_names)
+        self._close(names, formats)
+
+    def _close(self, names: list[str], formats: list[np.dtype[np.generic]]) -> None:
+        if names:
+            dtype = np.dtype({"names": names, "formats": formats})
+            self.groups.append((dtype, names))
+
+    def encode(self, columns: Sequence[pa.Array]) -> bytes | memoryview:
+        rows = len(columns[0]) if columns else 0
+        if rows == 0:
+            return b""
+        null_masks = [
+            column.is_null().to_numpy(zero_copy_only=False) if column.null_count else None
+            for column in columns
+        ]
+        fixed: dict[str, _Fixed] = {}
+        var: list[pa.Array] = []
+        for column, nulls, encoder, names in zip(
+            columns, null_masks, self.encoders, self.part_names, strict=True
+        ):
+            for part_name, part in zip(names, encoder.encode(column, nulls), strict=True):
+                if part_name is None:
+                    assert isinstance(part, pa.Array)
+                    var.append(part.cast(pa.binary()) if part.type != pa.binary() else part)
+                else:
+                    assert isinstance(part, _Fixed)
+                    fixed[part_name] = part
+        pieces: list[npt.NDArray[np.void] | pa.Array] = []
+        var_index = 0
+        for dtype, group_names in self.groups:
+            if dtype is None:
+                pieces.append(var[var_index])
+                var_index += 1
+                continue
+            records = np.empty(rows, dtype=dtype)
+            for name in group_names:
+                if name == "nulls":
+                    records[name] = self._null_flags(null_masks, rows)
+                    continue
+                part = fixed[name]
+                target = records[name]
+                target[...] = part.values.reshape(target.shape)
+                if part.nulls is not None:
+                    target[part.nulls] = part.fill
+            pieces.append(records)
+        if len(pieces) == 1 and isinstance(pieces[0], np.ndarray):
+            return pieces[0].view(np.uint8).data
+        arrays = []
+        for piece in pieces:
+            if isinstance(piece, np.ndarray):
+                width = piece.dtype.itemsize
+                offsets = np.arange(0, (rows + 1) * width, width, dtype=np.int64)
+                arrays.append(_binary_array(piece.view(np.uint8), offsets))
             else:
-                if pending:
-                    pieces.append(
-                        np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
-                    )
-                    pending = []
-                pieces.append(part)
-    if pending:
-        pieces.append(np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0])
-    if not pieces or rows == 0:
-        return b""
-    if len(pieces) == 1 and isinstance(pieces[0], np.ndarray):
-        return np.ascontiguousarray(pieces[0]).tobytes()
-    arrays = []
-    for piece in pieces:
-        if isinstance(piece, np.ndarray):
-            matrix = np.ascontiguousarray(piece)
-            width = matrix.shape[1]
-            offsets = np.arange(0, (rows + 1) * width, width, dtype=np.int64)
-            arrays.append(_binary_array(matrix.reshape(-1), offsets))
-        else:
-            arrays.append(piece)
-    joined = pc.binary_join_element_wise(*arrays, pa.scalar(b"", pa.binary()))
-    return string_buffer(joined)
+                arrays.append(piece)
+        joined = pc.binary_join_element_wise(*arrays, pa.scalar(b"", pa.binary()))
+        return string_buffer(joined)
+
+    @staticmethod
+    def _null_flags(
+        null_masks: Sequence[npt.NDArray[np.bool_] | None], rows: int
+    ) -> npt.NDArray[np.uint8]:
+        flags = np.zeros((rows, (len(null_masks) + 7) // 8), dtype=np.uint8)
+        for index, nulls in enumerate(null_masks):
+            if nulls is not None:
+                flags[:, index // 8] |= nulls.astype(np.uint8) << np.uint8(7 - index % 8)
+        return flags
 
 
 class BinaryWriter:
@@ -301,7 +401,9 @@ class BinaryWriter:
         self._specs = list(specs)
         self._masked = version == 2
         self._element = "BINARY2" if self._masked else "BINARY"
-        self._encoders = [_Encoder(spec, masked=self._masked) for spec in specs]
+        self._layout = RecordLayout(
+            [_Encoder(spec, masked=self._masked) for spec in specs], masked=self._masked
+        )
         self._infos = list(infos)
         self._resource_meta = resource_meta
         self._table_name = table_name
@@ -331,7 +433,7 @@ class BinaryWriter:
         for start in range(0, batch.num_rows, SLICE_ROWS):
             part = batch.slice(start, SLICE_ROWS)
             columns = [conform(part.column(index), spec) for index, spec in enumerate(self._specs)]
-            records = encode_records(columns, self._encoders, masked=self._masked)
+            records = self._layout.encode(columns)
             out.append(self._base64.feed(records))
         return b"".join(out)
 
