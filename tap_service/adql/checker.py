@@ -23,8 +23,8 @@ the tree as ``range_name.*``; the corresponding output columns are then unknown.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
 
 from tap_service.adql import ast as a
 from tap_service.adql import functions as fn
@@ -101,6 +101,36 @@ class _Column:
     source_table: TableInfo | None = None
 
 
+class _Columns:
+    """The columns of a range, indexed by lower-case name (Rubin tables have ~1000)."""
+
+    __slots__ = ("all", "by_lower")
+
+    def __init__(self, columns: Iterable[_Column]) -> None:
+        self.all = tuple(columns)
+        self.by_lower: dict[str, list[_Column]] = {}
+        for c in self.all:
+            self.by_lower.setdefault(c.info.name.lower(), []).append(c)
+
+
+_TABLE_COLUMNS: dict[int, tuple[TableInfo, _Columns]] = {}
+"""Column indexes of catalog tables, by id() (TableInfo hashes all its columns: too slow as a
+key).  Entries hold the table, so an id cannot be reused while cached; bounded by clearing."""
+
+
+def _table_columns(table: TableInfo) -> _Columns:
+    cached = _TABLE_COLUMNS.get(id(table))
+    if cached is not None and cached[0] is table:
+        return cached[1]
+    if len(_TABLE_COLUMNS) >= 1024:
+        _TABLE_COLUMNS.clear()
+    columns = _Columns(
+        _Column(sql_name=c.sql_name, info=c, source=c, source_table=table) for c in table.columns
+    )
+    _TABLE_COLUMNS[id(table)] = (table, columns)
+    return columns
+
+
 @dataclass(kw_only=True)
 class _Range:
     """One FROM-clause range variable."""
@@ -109,10 +139,14 @@ class _Range:
     alias: a.Identifier | None
     names: tuple[str, ...]
     """(schema, table) or (table,): the names an unaliased range answers to."""
-    columns: tuple[_Column, ...]
+    index: _Columns
     open: bool = False
     """Unknown table (syntax-only mode): every column exists, with unknown type."""
     table: TableInfo | None = None
+
+    @property
+    def columns(self) -> tuple[_Column, ...]:
+        return self.index.all
 
     @property
     def label(self) -> str:
@@ -133,7 +167,9 @@ class _Range:
         return all(q.matches(n) for q, n in zip(wanted, mine, strict=True))
 
     def find(self, name: a.Identifier) -> list[_Column]:
-        found = [c for c in self.columns if name.matches(c.info.name)]
+        found = self.index.by_lower.get(name.name.lower(), [])
+        if name.delimited:
+            return [c for c in found if c.info.name == name.name]
         if len(found) > 1:
             exact = [c for c in found if c.info.name == name.name]
             if len(exact) == 1:
@@ -283,10 +319,7 @@ class _Checker:
     # ----------------------------------------------------------------- entry
 
     def run(self, query: a.Query) -> tuple[a.Query, _Result]:
-        for node in a.walk(query):
-            alias = getattr(node, "alias", None)
-            if isinstance(node, a.TableRef | a.DerivedTable) and alias is not None:
-                self.taken.add(alias.name.lower())
+        self.taken.update(_aliases(query))
         return self.query(query, None, (), top_level=True)
 
     def note_table(self, table: TableInfo) -> None:
@@ -565,7 +598,7 @@ class _Checker:
                 range_name=item.alias.name,
                 alias=item.alias,
                 names=(item.alias.name,),
-                columns=tuple(_output_as_column(c) for c in result.columns),
+                index=_Columns(_output_as_column(c) for c in result.columns),
                 open=result.open,
             )
             return replace(item, query=checked), [rng]
@@ -660,10 +693,7 @@ class _Checker:
             range_name=range_name,
             alias=ref.alias,
             names=(table.schema, table.name),
-            columns=tuple(
-                _Column(sql_name=c.sql_name, info=c, source=c, source_table=table)
-                for c in table.columns
-            ),
+            index=_table_columns(table),
             table=table,
         )
         return replace(ref, binding=a.TableBinding(table=table, range_name=range_name)), rng
@@ -674,7 +704,7 @@ class _Checker:
             range_name=range_name,
             alias=ref.alias,
             names=(cte.name.name,),
-            columns=tuple(_output_as_column(c) for c in cte.result.columns),
+            index=_Columns(_output_as_column(c) for c in cte.result.columns),
             open=cte.result.open,
         )
         return replace(ref, binding=a.TableBinding(table=None, range_name=range_name)), rng
@@ -686,7 +716,9 @@ class _Checker:
         self.note_table(table)
         range_name = ref.alias.name if ref.alias else self.fresh_range_name(name)
         names = (schema, name) if schema else (name,)
-        rng = _Range(range_name=range_name, alias=ref.alias, names=names, columns=(), open=True)
+        rng = _Range(
+            range_name=range_name, alias=ref.alias, names=names, index=_Columns(()), open=True
+        )
         return replace(ref, binding=a.TableBinding(table=table, range_name=range_name)), rng
 
     def find_table(self, ref: a.TableRef) -> TableInfo:
@@ -1094,6 +1126,33 @@ def _literal_type(e: a.NumericLiteral) -> ValueType:
     if not e.is_integer:
         return t.DOUBLE
     return t.INT if int(e.text) < 2**31 else t.LONG
+
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _aliases(root: a.Node) -> Iterator[str]:
+    """Every table alias of the tree, lower-cased, so generated range names avoid them all.
+
+    Iterative, with the field names cached per node class: ``ast.walk`` is general and
+    recursive, and this runs on every query.
+    """
+    stack: list[object] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend(node)
+            continue
+        if not isinstance(node, a.Node):
+            continue
+        if isinstance(node, a.TableRef | a.DerivedTable) and node.alias is not None:
+            yield node.alias.name.lower()
+        names = _CHILD_FIELDS.get(type(node))
+        if names is None:
+            skip = ("pos", "type_", "binding")
+            names = tuple(f.name for f in fields(node) if f.name not in skip)
+            _CHILD_FIELDS[type(node)] = names
+        stack.extend(getattr(node, n) for n in names)
 
 
 def _names_table(qualifier: Sequence[a.Identifier], table: TableInfo) -> bool:
