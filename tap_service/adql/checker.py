@@ -525,7 +525,8 @@ class _Checker:
                 name, n = f"{base or f'col_{position}'}_{n}", n + 1
             used.add(name.lower())
             if item.alias is None or item.alias.name != name:
-                item = replace(item, alias=a.Identifier(name=name, delimited=True, pos=None))
+                alias = a.Identifier(name=name, delimited=True)
+                item = a.SelectItem(expr=item.expr, alias=alias, pos=item.pos)
             out_items.append(item)
             result.columns.append(self.describe(item.expr, name))
             result.types.append(_type_of(item.expr))
@@ -557,21 +558,26 @@ class _Checker:
             ranges, skip_hidden = scope.ranges, True
         items: list[a.SelectItem | a.Star] = []
         for r in ranges:
+            qualifier = (a.Identifier(name=r.range_name, delimited=True),)
             if r.open:
-                qualifier = (a.Identifier(name=r.range_name, delimited=True),)
                 items.append(a.Star(qualifier=qualifier, pos=star.pos))
                 continue
             for col in r.columns:
                 if skip_hidden and (r.range_name, col.info.name.lower()) in scope.hidden:
                     continue
-                items.append(
-                    a.SelectItem(expr=self.bound_ref(r, col, star.pos), alias=None, pos=star.pos)
-                )
+                ref = self.bound_ref(r, col, star.pos, qualifier)
+                items.append(a.SelectItem(expr=ref, alias=None, pos=star.pos))
         return items
 
-    def bound_ref(self, r: _Range, col: _Column, pos: a.Position | None) -> a.ColumnRef:
+    def bound_ref(
+        self,
+        r: _Range,
+        col: _Column,
+        pos: a.Position | None,
+        qualifier: tuple[a.Identifier, ...],
+    ) -> a.ColumnRef:
         bound = a.ColumnRef(
-            qualifier=(a.Identifier(name=r.range_name, delimited=True),),
+            qualifier=qualifier,
             name=a.Identifier(name=col.info.name, delimited=True),
             binding=a.ColumnBinding(range_name=r.range_name, column=col.sql_name, info=col.info),
             type_=col.info.value_type,
@@ -1225,13 +1231,13 @@ def _unit(e: a.Expr) -> str | None:
 
 def _describe(e: a.Expr, name: str, source: _Column | None) -> OutputColumn:
     typ = _type_of(e)
-    base = OutputColumn(
-        name=name, datatype=typ.datatype, arraysize=typ.arraysize, xtype=typ.xtype, unit=_unit(e)
-    )
     if isinstance(e, a.ColumnRef) and e.binding is not None:
         info = e.binding.info
-        return replace(
-            base,
+        return OutputColumn(
+            name=name,
+            datatype=typ.datatype,
+            arraysize=typ.arraysize,
+            xtype=typ.xtype,
             unit=info.unit,
             ucd=info.ucd,
             utype=info.utype,
@@ -1239,6 +1245,9 @@ def _describe(e: a.Expr, name: str, source: _Column | None) -> OutputColumn:
             source=source.source if source is not None else None,
             source_table=source.source_table if source is not None else None,
         )
+    base = OutputColumn(
+        name=name, datatype=typ.datatype, arraysize=typ.arraysize, xtype=typ.xtype, unit=_unit(e)
+    )
     if (
         isinstance(e, a.Aggregate)
         and e.func in ("MIN", "MAX")
