@@ -288,12 +288,21 @@ _KIND_WORDS: dict[str, str] = {
 
 
 def _comparable(left: a.Expr, right: a.Expr) -> bool:
-    kinds = {_kind(_type_of(left)), _kind(_type_of(right))}
+    literal = isinstance(left, a.StringLiteral) or isinstance(right, a.StringLiteral)
+    return _comparable_types(_type_of(left), _type_of(right), string_literal=literal)
+
+
+def _comparable_types(left: ValueType, right: ValueType, *, string_literal: bool) -> bool:
+    """Whether values of these types can meet in a comparison, IN, BETWEEN or COALESCE.
+
+    A string literal compares with anything but a geometry: ``objectId = '123'`` and
+    ``obs_start > '2020-01-01'`` are common, and every backend converts the literal.
+    """
+    kinds = {_kind(left), _kind(right)}
     if kinds & {"unknown", "other"} or len(kinds) == 1:
         return True
-    literal = isinstance(left, a.StringLiteral) or isinstance(right, a.StringLiteral)
-    if literal and "geometry" not in kinds:
-        return True  # '30' = n and timestamp = '2020-01-01': backends coerce literals
+    if string_literal and "geometry" not in kinds:
+        return True
     return kinds == {"timestamp", "string"}
 
 
@@ -380,18 +389,10 @@ class _Checker:
                 body,
             )
         for i, (lt, rt) in enumerate(zip(lres.types, rres.types, strict=False)):
-            lk, rk = _kind(lt), _kind(rt)
-            if (
-                lk != rk
-                and not {lk, rk} & {"unknown", "other"}
-                and {lk, rk}
-                != {
-                    "timestamp",
-                    "string",
-                }
-            ):
+            if not _comparable_types(lt, rt, string_literal=False):
                 raise _type_error(
-                    f"Column {i + 1} of {body.op} combines {lk} and {rk} values", body
+                    f"Column {i + 1} of {body.op} combines {_kind(lt)} and {_kind(rt)} values",
+                    body,
                 )
         columns, types = [], []
         for i, (col, typ) in enumerate(zip(lres.columns, lres.types, strict=True)):
@@ -912,7 +913,9 @@ class _Checker:
             operand = self.expr(c.operand, scope, no_agg)
             query, result = self.query(c.query, scope, scope.ctes)
             one = self.single_column(result, c, "IN")
-            if not _comparable(operand, a.NullLiteral(type_=one)):
+            if not _comparable_types(
+                _type_of(operand), one, string_literal=isinstance(operand, a.StringLiteral)
+            ):
                 raise _type_error(
                     f"IN compares {_describe_kind(operand)} with a subquery of {_kind(one)} values",
                     c,
