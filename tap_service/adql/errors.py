@@ -19,7 +19,8 @@ class AdqlError(Exception):
         self.column = column
 
     def __str__(self) -> str:
-        if self.line is not None:
+        # Most messages already say where; add the position only when they do not.
+        if self.line is not None and f"line {self.line}" not in self.message:
             return f"{self.message} (line {self.line}, column {self.column})"
         return self.message
 
