@@ -148,3 +148,60 @@ CATALOG = SimpleCatalog(
     ),
     function_list=(HEALPIX, MYSTERY),
 )
+
+
+# --------------------------------------------------------------------------- DaCHS test tables
+# The lyonetia gavo/README lists the tables DaCHS's own tests check the "metadata inference
+# samples" against; rebuilt here from that description (DaCHS's default column type is real).
+
+
+def _dachs(name: str, *columns: ColumnInfo) -> TableInfo:
+    return TableInfo(schema="dachs", name=name, columns=columns)
+
+
+def _real(name: str, ucd: str, unit: str) -> ColumnInfo:
+    return col(name, "float", ucd=ucd, unit=unit)
+
+
+DACHS_CATALOG = SimpleCatalog(
+    table_list=(
+        _dachs(
+            "spatial",
+            _real("dist", "phys.distance", "m"),
+            _real("width", "phys.dim", "m"),
+            _real("height", "phys.dim", "km"),
+            _real("ra1", "pos.eq.ra", "deg"),
+            _real("ra2", "pos.eq.ra", "rad"),
+        ),
+        _dachs(
+            "spatial2",
+            _real("ra1", "pos.eq.ra;meta.main", "deg"),
+            _real("dec", "pos.eq.dec;meta.main", "deg"),
+            _real("dist", "phys.distance", "m"),
+        ),
+        _dachs(
+            "misc",
+            _real("mass", "phys.mass", "kg"),
+            _real("mag", "phot.mag", "mag"),
+            _real("speed", "phys.veloc", "km/s"),
+        ),
+        _dachs(
+            "quoted",
+            _real("left-right", "mess", "bg"),
+            _real('inch"ing', "imperial.mess", "fin"),
+            _real("plAin", "boring.stuff", "pc"),
+            _real("alllower", "simple.case", "km"),
+        ),
+        _dachs(
+            "crazy",
+            col("ct", "int"),
+            col("wot", "long"),
+            col("wotb", "unsignedByte"),
+            col("mass", "float", ucd="event;using.incense"),
+            col("name", "unicodeChar", arraysize="*"),
+            col("version", "char", arraysize="*"),
+            col("flag", "char"),
+        ),
+        _dachs("geo", col("pt", "double", arraysize="2", xtype="point")),
+    )
+)

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tap_service.adql import AdqlError, CheckedQuery, ast, check, parse
+from tap_service.adql import AdqlError, AdqlNameError, CheckedQuery, ast, check, parse
 from tap_service.adql.functions import parse_udf_signature
+from tests.adql.catalogs import DACHS_CATALOG
 from tests.adql.lyonetia import CorpusQuery, queries
 
 EXCEPTIONS = Path(__file__).resolve().parents[1] / "data" / "lyonetia_exceptions.yaml"
@@ -99,3 +100,41 @@ def test_declared_udfs_make_unknown_functions_errors() -> None:
     accepted, error = _accepted(rejected[0])
     assert not accepted
     assert "my_undefined_function" in error
+
+
+# --------------------------------------------------------------------------- with a catalog
+
+# DaCHS's "metadata inference samples" are meant to be checked against the tables its tests
+# define (tests/adql/catalogs.py rebuilds them).  With that catalog the checker must accept
+# them all, except where a query names something those tables do not have.
+METADATA_REJECTED = {
+    "f0904614-4cf9-11e6-bf5d-ebbe7e1e6fb5": "column x and table foo exist nowhere",
+    "1095dfb4-4cfa-11e6-bf5d-ebbe7e1e6fb5": "misc.* after 'misc AS foo' (the alias hides it)",
+    "45429eac-4cfd-11e6-9064-032db3af9290": "spatial.dist after 'spatial AS a'",
+    "d65405ea-4cfb-11e6-9064-032db3af9290": (
+        'delimited "Inch""ing" is case-sensitive and the column is inch"ing'
+    ),
+    "50cf9e14-4cfd-11e6-9064-032db3af9290": "dist is in both spatial and spatial2: ambiguous",
+    "e91ce10e-4cfd-11e6-9064-032db3af9290": "HAVING avg(dist): dist in spatial and spatial2",
+}
+METADATA_SAMPLES = [
+    c for c in CASES if c.valid and c.description.startswith("metadata inference samples")
+]
+
+
+@pytest.mark.parametrize("case", METADATA_SAMPLES, ids=[_case_id(c) for c in METADATA_SAMPLES])
+def test_metadata_samples_with_the_dachs_tables(case: CorpusQuery) -> None:
+    if case.uuid in METADATA_REJECTED:
+        with pytest.raises(AdqlNameError):
+            check(parse(case.adql), DACHS_CATALOG)
+        return
+    checked = check(parse(case.adql), DACHS_CATALOG)
+    assert not any(isinstance(n, ast.Star) for n in ast.walk(checked.query))
+    for column in checked.columns:
+        assert column.datatype is not None, (column, case.adql)
+    assert len({c.name.lower() for c in checked.columns}) == len(checked.columns)
+
+
+def test_metadata_samples_are_all_there() -> None:
+    assert len(METADATA_SAMPLES) > 60
+    assert {c.uuid for c in METADATA_SAMPLES} >= set(METADATA_REJECTED)
