@@ -31,12 +31,18 @@ Bytes = npt.NDArray[np.uint8]
 
 # Rows per internal slice: keeps the Arrow join below 2 GiB offsets and the temporary
 # matrices in cache-friendly sizes, whatever batch size the database hands over.
-SLICE_ROWS = 32768
+SLICE_ROWS = 65536
 
 _LINE_INPUT = 57  # bytes of input per base64 line of 76 characters
 _LINE_OUTPUT = 76
 
 _T, _F, _QUESTION = ord("T"), ord("F"), ord("?")
+
+# Prebuilt: Arrow re-converts (slowly) any Python value handed to a compute function.
+_FALSE = pa.scalar(False)
+_ZERO_LENGTH = pa.scalar(0, pa.int32())
+_EMPTY_STRING = pa.scalar("", pa.string())
+_EMPTY_BINARY = pa.scalar(b"", pa.binary())
 
 # BINARY (v1) has no NULL flags: integers need an in-band value, declared in VALUES null.
 V1_INTEGER_NULLS: dict[str, int] = {
@@ -185,6 +191,9 @@ class _Encoder:
             self.null_number = float("nan") if spec.is_float else V1_INTEGER_NULLS[datatype]
         self.dtype = spec.numpy_dtype
         self.layout = self._layout()
+        self._null_element: pa.Scalar | None = None
+        if spec.is_array:
+            self._null_element = pa.scalar(self.null_number, spec.arrow_type.value_type)
 
     def _layout(self) -> list[np.dtype[np.generic] | None]:
         spec = self.spec
@@ -214,7 +223,7 @@ class _Encoder:
         return self._string(column)
 
     def _boolean(self, column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> _Fixed:
-        values = column.fill_null(False).to_numpy(zero_copy_only=False)
+        values = column.fill_null(_FALSE).to_numpy(zero_copy_only=False)
         out = np.where(values, np.uint8(_T), np.uint8(_F))
         return _Fixed(out, nulls, _QUESTION)
 
@@ -226,11 +235,13 @@ class _Encoder:
             longest = pc.max(pc.list_value_length(column)).as_py()
             if longest is not None and longest > spec.shape.bound:
                 column = pc.list_slice(column, 0, spec.shape.bound)
-        lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+        lengths = (
+            pc.list_value_length(column).fill_null(_ZERO_LENGTH).to_numpy(zero_copy_only=False)
+        )
         lengths = lengths.astype(np.int64)
         flat = column.flatten()
         if flat.null_count:
-            flat = flat.fill_null(pa.scalar(self.null_number, flat.type))
+            flat = flat.fill_null(self._null_element)
         values = flat.to_numpy(zero_copy_only=False)
         offsets = _offsets_from_lengths(lengths)
         if spec.shape.count is not None:
@@ -240,7 +251,7 @@ class _Encoder:
 
     def _string(self, column: pa.Array) -> list[Part]:
         spec = self.spec
-        column = truncate(column.fill_null("") if column.null_count else column, spec)
+        column = truncate(column.fill_null(_EMPTY_STRING) if column.null_count else column, spec)
         if spec.kind == "char":
             # VOTable 1.4 char is 7-bit ASCII and readers (astropy) decode it as such:
             # non-ASCII characters become '?'; declare text columns unicodeChar to keep them.
@@ -363,7 +374,7 @@ class RecordLayout:
                 arrays.append(_binary_array(piece.view(np.uint8), offsets))
             else:
                 arrays.append(piece)
-        joined = pc.binary_join_element_wise(*arrays, pa.scalar(b"", pa.binary()))
+        joined = pc.binary_join_element_wise(*arrays, _EMPTY_BINARY)
         return string_buffer(joined)
 
     @staticmethod

@@ -37,6 +37,20 @@ SUPPORTED_DATATYPES = ("boolean", *NUMERIC_TYPES, "char", "unicodeChar")
 _ILLEGAL_XML_RE2 = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x{fffe}\\x{ffff}]"
 
 
+# Arrow converts a Python value passed to a compute function into a scalar on every call, and
+# that conversion retries a failing optional import each time: build the constants once.
+def _string_scalar(value: str) -> pa.Scalar:
+    return pa.scalar(value, pa.string())
+
+
+TRUE_T, FALSE_F = _string_scalar("T"), _string_scalar("F")
+TRUE_WORD, FALSE_WORD = _string_scalar("true"), _string_scalar("false")
+EMPTY = _string_scalar("")
+SPACE = _string_scalar(" ")
+NAN_TEXT = _string_scalar("NaN")
+ZERO_LENGTH = pa.scalar(0, pa.int32())
+
+
 class FieldError(ValueError):
     """A Field whose metadata no serialization can honour (unknown datatype, bad arraysize)."""
 
@@ -130,7 +144,7 @@ def _to_string(column: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(arrow_type):
         return _to_string(column.dictionary_decode())
     if pa.types.is_boolean(arrow_type):
-        return pc.if_else(column, "T", "F")
+        return pc.if_else(column, TRUE_T, FALSE_F)
     if pa.types.is_floating(arrow_type):
         return float_text(column.cast(pa.float64()) if arrow_type == pa.float16() else column)
     return column.cast(pa.string())
@@ -181,21 +195,22 @@ def float_text(column: pa.Array) -> pa.Array:
     finite = pc.is_finite(column)
     if pc.all(finite).as_py() is not False:  # all finite, or no non-null values
         return text
-    text = pc.if_else(pc.is_nan(column), "NaN", text)
-    text = pc.if_else(pc.and_(pc.is_inf(column), pc.greater(column, 0)), "+Inf", text)
-    return pc.if_else(pc.and_(pc.is_inf(column), pc.less(column, 0)), "-Inf", text)
+    # Arrow spells them nan, inf, -inf; no finite number's text contains those letters.
+    text = pc.replace_substring(text, "-inf", "-Inf")
+    text = pc.replace_substring(text, "inf", "+Inf")
+    return pc.replace_substring(text, "nan", "NaN")
 
 
-def array_text(column: pa.Array, element_null: str) -> pa.Array:
+def array_text(column: pa.Array, element_null: pa.Scalar) -> pa.Array:
     """Space-separated elements (VOTable TABLEDATA arrays); NULL arrays stay NULL."""
     values = column.flatten()  # honours slicing; drops values hidden under NULL lists
     texts = float_text(values) if pa.types.is_floating(values.type) else values.cast(pa.string())
     texts = texts.fill_null(element_null)
-    lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+    lengths = pc.list_value_length(column).fill_null(ZERO_LENGTH).to_numpy(zero_copy_only=False)
     offsets = np.zeros(len(column) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
     lists = pa.ListArray.from_arrays(pa.array(offsets), texts, mask=column.is_null())
-    return pc.binary_join(lists, " ")
+    return pc.binary_join(lists, SPACE)
 
 
 def text(column: pa.Array, spec: ColumnSpec, *, true: str = "T", false: str = "F") -> pa.Array:
@@ -204,7 +219,7 @@ def text(column: pa.Array, spec: ColumnSpec, *, true: str = "T", false: str = "F
         return pc.if_else(column, true, false)
     if spec.kind == "number":
         if spec.is_array:
-            return array_text(column, "NaN" if spec.is_float else "")
+            return array_text(column, NAN_TEXT if spec.is_float else EMPTY)
         if spec.is_float:
             return float_text(column)
         return column.cast(pa.string())

@@ -22,12 +22,21 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tap_service.votable.columns import ColumnSpec, conform, string_buffer, text
+from tap_service.votable.columns import (
+    EMPTY,
+    FALSE_WORD,
+    TRUE_WORD,
+    ColumnSpec,
+    conform,
+    string_buffer,
+    text,
+)
 from tap_service.votable.document import Info
 from tap_service.votable.fields import Field
 
-SLICE_ROWS = 32768
+SLICE_ROWS = 65536
 
+_QUOTE = pa.scalar('"')
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 _TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
@@ -45,12 +54,11 @@ def tsv_escape(value: str) -> str:
 
 
 def _csv_strings(values: pa.Array) -> pa.Array:
-    needs = pc.or_(
-        pc.match_substring_regex(values, '[,"\r\n]'), pc.equal(pc.binary_length(values), 0)
-    )
+    needs = pc.or_(pc.match_substring_regex(values, '[,"\r\n]'), pc.equal(values, EMPTY))
     if not pc.any(needs).as_py():
         return values
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+    doubled = pc.replace_substring(values, '"', '""')
+    quoted = pc.binary_join_element_wise(_QUOTE, doubled, _QUOTE, EMPTY)
     return pc.if_else(needs, quoted, values)
 
 
@@ -81,6 +89,8 @@ class DelimitedWriter:
         self._header = header
         self._separator = "\t" if tab else ","
         self._newline = "\n" if tab else "\r\n"
+        self._separator_scalar = pa.scalar(self._separator)
+        self._newline_scalar = pa.scalar(self._newline)
 
     def begin(self) -> bytes:
         if not self._header:
@@ -90,10 +100,10 @@ class DelimitedWriter:
         return (names + self._newline).encode("utf-8")
 
     def _column(self, column: pa.Array, spec: ColumnSpec) -> pa.Array:
-        values = text(column, spec, true="true", false="false")
+        values = text(column, spec, true=TRUE_WORD, false=FALSE_WORD)
         if spec.kind in ("char", "unicodeChar"):
             values = _tsv_strings(values) if self._tab else _csv_strings(values)
-        return values.fill_null("") if values.null_count else values
+        return values.fill_null(EMPTY) if values.null_count else values
 
     def write_batch(self, batch: pa.RecordBatch) -> bytes:
         out = []
@@ -106,8 +116,8 @@ class DelimitedWriter:
             if not columns:
                 out.append(self._newline.encode() * part.num_rows)
                 continue
-            lines = pc.binary_join_element_wise(*columns, self._separator)
-            lines = pc.binary_join_element_wise(lines, self._newline, "")
+            lines = pc.binary_join_element_wise(*columns, self._separator_scalar)
+            lines = pc.binary_join_element_wise(lines, self._newline_scalar, EMPTY)
             out.append(bytes(string_buffer(lines)))
         return b"".join(out)
 

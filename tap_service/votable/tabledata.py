@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tap_service.votable.columns import (
+    EMPTY,
     ColumnSpec,
     conform,
     string_buffer,
@@ -23,16 +24,19 @@ from tap_service.votable.columns import (
 from tap_service.votable.document import Info, votable_head, votable_tail
 from tap_service.votable.fields import Field
 
-SLICE_ROWS = 32768
+SLICE_ROWS = 65536
+
+_TD, _TD_END, _TD_NULL = pa.scalar("<TD>"), pa.scalar("</TD>"), pa.scalar("<TD/>")
+_TR, _TR_END = pa.scalar("<TR>"), pa.scalar("</TR>\n")
 
 
 def _cells(column: pa.Array, spec: ColumnSpec) -> pa.Array:
     values = text(column, spec)
     if spec.kind in ("char", "unicodeChar"):
         values = xml_escape(truncate(values, spec))
-    cells = pc.binary_join_element_wise("<TD>", values, "</TD>", "")
+    cells = pc.binary_join_element_wise(_TD, values, _TD_END, EMPTY)
     if cells.null_count:
-        cells = cells.fill_null("<TD/>")
+        cells = cells.fill_null(_TD_NULL)
     return cells
 
 
@@ -79,7 +83,7 @@ class TableDataWriter:
             if not cells:
                 out.append(b"<TR></TR>\n" * part.num_rows)
                 continue
-            rows = pc.binary_join_element_wise("<TR>", *cells, "</TR>\n", "")
+            rows = pc.binary_join_element_wise(_TR, *cells, _TR_END, EMPTY)
             out.append(bytes(string_buffer(rows)))
         return b"".join(out)
 
