@@ -414,7 +414,7 @@ class _Checker:
     def order_item(self, item: a.OrderItem, result: _Result, scope: _Scope | None) -> a.OrderItem:
         e = item.expr
         if isinstance(e, a.NumericLiteral) and e.is_integer:
-            index = int(e.text)
+            index = _small_int(e.text)
             if index < 1 or (not result.open and index > len(result.columns)):
                 raise _type_error(
                     f"ORDER BY {index}: the select list has {len(result.columns)} columns", e
@@ -1134,7 +1134,17 @@ class _Checker:
 def _literal_type(e: a.NumericLiteral) -> ValueType:
     if not e.is_integer:
         return t.DOUBLE
-    return t.INT if int(e.text) < 2**31 else t.LONG
+    value = _small_int(e.text)
+    if value < 2**31:
+        return t.INT
+    return t.LONG if value < 2**63 else t.DOUBLE
+
+
+def _small_int(digits: str) -> int:
+    """The value of an integer literal, capped: Python refuses int() of 4300+ digits, and
+    nothing past 2**64 means anything to a backend anyway."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 20 else 2**64
 
 
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}

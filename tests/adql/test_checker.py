@@ -73,6 +73,11 @@ class TestTables:
         assert table_refs(checked)[0].binding.table is OBJECT
         assert refs(checked)[0].binding.info.name == "objectId"
 
+    def test_delimited_table_name_is_case_sensitive(self) -> None:
+        ok('SELECT * FROM demo."MixedCase"')
+        ok("SELECT * FROM DEMO.mixedcase")
+        fails('SELECT * FROM demo."mixedcase"', AdqlNameError)
+
     def test_delimited_names_match_exactly(self) -> None:
         ok('SELECT "objectId" FROM "dp02_dc2_catalogs"."Object"')
         err = fails('SELECT objectId FROM dp02_dc2_catalogs."object"', AdqlNameError)
@@ -386,6 +391,8 @@ class TestQueryStructure:
     def test_order_by_position_out_of_range(self) -> None:
         err = fails("SELECT objectId FROM Object ORDER BY 2", AdqlTypeError)
         assert "1 columns" in str(err)
+        fails("SELECT objectId FROM Object ORDER BY 0", AdqlTypeError)
+        fails("SELECT objectId FROM Object ORDER BY " + "9" * 5000, AdqlTypeError)
 
     def test_order_by_expression_may_use_select_alias(self) -> None:
         checked = ok("SELECT COUNT(*) AS n, tract FROM Object GROUP BY tract ORDER BY n * 2")
@@ -486,6 +493,8 @@ class TestTypes:
         [
             ("1", ValueType("int")),
             ("3000000000", ValueType("long")),
+            ("1" + "0" * 30, ValueType("double")),
+            ("1" + "0" * 5000, ValueType("double")),
             ("1.5", ValueType("double")),
             ("'a'", ValueType("char", "*")),
             ("objectId + 1", ValueType("long")),

@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from tap_service.adql import AdqlError, AdqlNameError, CheckedQuery, ast, check, parse
+from tap_service.adql.catalog import SimpleCatalog
 from tap_service.adql.functions import parse_udf_signature
-from tests.adql.catalogs import DACHS_CATALOG
+from tests.adql.catalogs import CATALOG, DACHS_CATALOG
 from tests.adql.lyonetia import CorpusQuery, queries
 
 EXCEPTIONS = Path(__file__).resolve().parents[1] / "data" / "lyonetia_exceptions.yaml"
@@ -138,3 +139,22 @@ def test_metadata_samples_with_the_dachs_tables(case: CorpusQuery) -> None:
 def test_metadata_samples_are_all_there() -> None:
     assert len(METADATA_SAMPLES) > 60
     assert {c.uuid for c in METADATA_SAMPLES} >= set(METADATA_REJECTED)
+
+
+@pytest.mark.parametrize("catalog", [CATALOG, DACHS_CATALOG], ids=["rubin-like", "dachs"])
+def test_any_catalog_yields_adql_errors_only(catalog: SimpleCatalog) -> None:
+    """Checking every parseable corpus query against unrelated catalogs: most fail, all of
+    them with an ``AdqlError`` (the service turns those into 400s; anything else is a 500)."""
+    outcomes: Counter[str] = Counter()
+    for case in CASES:
+        try:
+            tree = parse(case.adql)
+        except AdqlError:
+            continue
+        try:
+            check(tree, catalog)
+            outcomes["accepted"] += 1
+        except AdqlError as exc:
+            outcomes[type(exc).__name__] += 1
+    assert sum(outcomes.values()) > 400
+    assert outcomes["_NameError"] > 250
