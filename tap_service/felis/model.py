@@ -229,10 +229,16 @@ class FelisTable:
         )
 
     def ordered_columns(self) -> list[FelisColumn]:
-        """Columns in ``tap:column_index`` order; those without one keep document order, last."""
+        """Columns in the order TAP_SCHEMA will list them (see ``felis.tap._column_index``).
+
+        A table without any ``tap:column_index`` keeps document order; otherwise indexed columns
+        come first by index and the others follow by name, as a TAP_SCHEMA reader sorts them.
+        """
+        if all(c.column_index is None for c in self.columns):
+            return list(self.columns)
         return sorted(
             self.columns,
-            key=lambda c: (c.column_index is None, c.column_index or 0),
+            key=lambda c: (c.column_index is None, c.column_index or 0, c.name),
         )
 
 

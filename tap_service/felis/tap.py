@@ -4,14 +4,15 @@ The rows follow what Felis' own TAP_SCHEMA loader writes (``table_name`` is ``sc
 ``indexed`` marks one-column primary keys and indexes, ``size`` is the number in the arraysize,
 ``table_index`` defaults to 0, ``schema_index`` to 0 unless ``tap:schema_index`` says otherwise,
 a foreign key becomes one ``keys`` row named after the constraint plus one ``key_columns`` row
-per column pair).  Booleans are 0/1 integers because TAP 1.1 types those columns as ``int``.
+per column pair), except that ``column_index`` is filled in for tables that declare none (see
+``_column_index``).  Booleans are 0/1 integers because TAP 1.1 types those columns as ``int``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tap_service.felis.model import FelisSchema, parse_felis
+from tap_service.felis.model import FelisColumn, FelisSchema, FelisTable, parse_felis
 
 TAP_SCHEMA_NAME = "TAP_SCHEMA"
 
@@ -50,12 +51,6 @@ class ColumnRow:
     principal: int
     std: int
     column_index: int | None
-    declaration_order: int
-    """Position in the Felis document: the order of columns without ``column_index``.
-
-    Not a TAP_SCHEMA column; stored as an extension so the order survives the round trip
-    through the database (DP0.2's Object has 991 columns and no ``tap:column_index``).
-    """
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,8 +113,7 @@ def tap_schema_rows(schema: FelisSchema, *, schema_index: int | None = None) -> 
             indexed=int(t.is_indexed(c)),
             principal=int(c.principal),
             std=int(c.std),
-            column_index=c.column_index,
-            declaration_order=position,
+            column_index=_column_index(t, c, position),
         )
         for t in schema.tables
         for position, c in enumerate(t.columns, start=1)
@@ -162,6 +156,21 @@ def tap_schema_rows(schema: FelisSchema, *, schema_index: int | None = None) -> 
         keys=tuple(keys),
         key_columns=tuple(key_columns),
     )
+
+
+def _column_index(table: FelisTable, column: FelisColumn, position: int) -> int | None:
+    """``tap:column_index``, or the document position when the table declares none at all.
+
+    DP0.2's Object has 991 columns and no ``tap:column_index``: written as NULL, every reader
+    of TAP_SCHEMA (our catalog, VOSI /tables, TOPCAT) would have to invent an order, usually
+    alphabetical.  Numbering them as declared keeps the curated order; a table that declares
+    indexes for some columns keeps exactly what it declared (the rest stay NULL, listed last).
+    """
+    if column.column_index is not None:
+        return column.column_index
+    if any(c.column_index is not None for c in table.columns):
+        return None
+    return position
 
 
 def _col(
