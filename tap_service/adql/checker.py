@@ -16,8 +16,11 @@ a copy of the tree in which
 * every ``Expr`` has its ``type_``.
 
 With ``catalog=None`` the checker runs in "syntax and types only" mode: every table exists and
-has every column, with unknown type.  Stars over such tables cannot be expanded and stay in
-the tree as ``range_name.*``; the corresponding output columns are then unknown.
+has every column, with unknown type.  Such tables are bound to a ``TableInfo`` without columns
+(and listed in ``CheckedQuery.tables``); stars over them cannot be expanded and stay in the
+tree as ``range_name.*``, and the output columns they stand for are missing from ``columns``.
+Errors that do not depend on the catalog are still reported: a qualifier that names no table
+of the FROM clause, ambiguous names among known columns, every type error on known types.
 """
 
 from __future__ import annotations
@@ -310,6 +313,9 @@ def _comparable_types(left: ValueType, right: ValueType, *, string_literal: bool
 
 
 class _Checker:
+    """One check: holds what must be unique or collected across the whole query (range names,
+    referenced tables, the catalog column behind each bound reference)."""
+
     def __init__(
         self, catalog: Catalog | None, extra_functions: Iterable[UserFunction] | None
     ) -> None:
