@@ -10,6 +10,7 @@ vectorised with Arrow compute kernels: there is no Python code per cell.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,8 +44,9 @@ def _string_scalar(value: str) -> pa.Scalar:
     return pa.scalar(value, pa.string())
 
 
-TRUE_T, FALSE_F = _string_scalar("T"), _string_scalar("F")
-TRUE_WORD, FALSE_WORD = _string_scalar("true"), _string_scalar("false")
+# Boolean text by position (False=0, True=1): ``take`` needs no scalar conversion at all.
+BOOLEAN_LETTERS = pa.array(["F", "T"], pa.string())
+BOOLEAN_WORDS = pa.array(["false", "true"], pa.string())
 EMPTY = _string_scalar("")
 SPACE = _string_scalar(" ")
 NAN_TEXT = _string_scalar("NaN")
@@ -144,7 +146,7 @@ def _to_string(column: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(arrow_type):
         return _to_string(column.dictionary_decode())
     if pa.types.is_boolean(arrow_type):
-        return pc.if_else(column, TRUE_T, FALSE_F)
+        return boolean_text(column, BOOLEAN_LETTERS)
     if pa.types.is_floating(arrow_type):
         return float_text(column.cast(pa.float64()) if arrow_type == pa.float16() else column)
     return column.cast(pa.string())
@@ -213,10 +215,14 @@ def array_text(column: pa.Array, element_null: pa.Scalar) -> pa.Array:
     return pc.binary_join(lists, SPACE)
 
 
-def text(column: pa.Array, spec: ColumnSpec, *, true: str = "T", false: str = "F") -> pa.Array:
+def boolean_text(column: pa.Array, spellings: pa.Array) -> pa.Array:
+    return spellings.take(column.cast(pa.int8()))
+
+
+def text(column: pa.Array, spec: ColumnSpec, *, booleans: pa.Array = BOOLEAN_LETTERS) -> pa.Array:
     """A conformed column as strings (NULL stays NULL), used by TABLEDATA, CSV and TSV."""
     if spec.kind == "boolean":
-        return pc.if_else(column, true, false)
+        return boolean_text(column, booleans)
     if spec.kind == "number":
         if spec.is_array:
             return array_text(column, NAN_TEXT if spec.is_float else EMPTY)
@@ -246,6 +252,38 @@ def xml_escape(column: pa.Array) -> pa.Array:
     if pc.any(pc.match_substring_regex(column, _ILLEGAL_XML_RE2)).as_py():
         column = pc.replace_substring_regex(column, _ILLEGAL_XML_RE2, "\ufffd")
     return column
+
+
+class RowJoiner:
+    """Joins string columns and literal text element-wise into one string per row.
+
+    Adjacent literals are merged (``"</TD><TD>"``) so the whole row is built in a single Arrow
+    pass; their scalars are cached because converting a Python value is slow in Arrow.
+    """
+
+    def __init__(self) -> None:
+        self._scalars: dict[str, pa.Scalar] = {}
+
+    def _scalar(self, value: str) -> pa.Scalar:
+        cached = self._scalars.get(value)
+        if cached is None:
+            cached = self._scalars[value] = pa.scalar(value, pa.string())
+        return cached
+
+    def join(self, parts: Sequence[pa.Array | str]) -> pa.Array:
+        merged: list[pa.Array | pa.Scalar] = []
+        literal: list[str] = []
+        for part in parts:
+            if isinstance(part, str):
+                literal.append(part)
+                continue
+            if literal:
+                merged.append(self._scalar("".join(literal)))
+                literal = []
+            merged.append(part)
+        if literal:
+            merged.append(self._scalar("".join(literal)))
+        return pc.binary_join_element_wise(*merged, EMPTY)
 
 
 def string_buffer(column: pa.Array) -> memoryview:

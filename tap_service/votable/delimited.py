@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tap_service.votable.columns import (
+    BOOLEAN_WORDS,
     EMPTY,
-    FALSE_WORD,
-    TRUE_WORD,
     ColumnSpec,
+    RowJoiner,
     conform,
     string_buffer,
     text,
@@ -89,8 +89,7 @@ class DelimitedWriter:
         self._header = header
         self._separator = "\t" if tab else ","
         self._newline = "\n" if tab else "\r\n"
-        self._separator_scalar = pa.scalar(self._separator)
-        self._newline_scalar = pa.scalar(self._newline)
+        self._joiner = RowJoiner()
 
     def begin(self) -> bytes:
         if not self._header:
@@ -100,7 +99,7 @@ class DelimitedWriter:
         return (names + self._newline).encode("utf-8")
 
     def _column(self, column: pa.Array, spec: ColumnSpec) -> pa.Array:
-        values = text(column, spec, true=TRUE_WORD, false=FALSE_WORD)
+        values = text(column, spec, booleans=BOOLEAN_WORDS)
         if spec.kind in ("char", "unicodeChar"):
             values = _tsv_strings(values) if self._tab else _csv_strings(values)
         return values.fill_null(EMPTY) if values.null_count else values
@@ -109,16 +108,16 @@ class DelimitedWriter:
         out = []
         for start in range(0, batch.num_rows, SLICE_ROWS):
             part = batch.slice(start, SLICE_ROWS)
-            columns = [
-                self._column(conform(part.column(index), spec), spec)
-                for index, spec in enumerate(self._specs)
-            ]
-            if not columns:
+            if not self._specs:
                 out.append(self._newline.encode() * part.num_rows)
                 continue
-            lines = pc.binary_join_element_wise(*columns, self._separator_scalar)
-            lines = pc.binary_join_element_wise(lines, self._newline_scalar, EMPTY)
-            out.append(bytes(string_buffer(lines)))
+            parts: list[pa.Array | str] = []
+            for index, spec in enumerate(self._specs):
+                if index:
+                    parts.append(self._separator)
+                parts.append(self._column(conform(part.column(index), spec), spec))
+            parts.append(self._newline)
+            out.append(bytes(string_buffer(self._joiner.join(parts))))
         return b"".join(out)
 
     def end(self, *, overflow: bool = False, infos_after: Sequence[Info] = ()) -> bytes:

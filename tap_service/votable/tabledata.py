@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from tap_service.votable.columns import (
     EMPTY,
     ColumnSpec,
+    RowJoiner,
     conform,
     string_buffer,
     text,
@@ -27,17 +28,18 @@ from tap_service.votable.fields import Field
 SLICE_ROWS = 65536
 
 _TD, _TD_END, _TD_NULL = pa.scalar("<TD>"), pa.scalar("</TD>"), pa.scalar("<TD/>")
-_TR, _TR_END = pa.scalar("<TR>"), pa.scalar("</TR>\n")
 
 
-def _cells(column: pa.Array, spec: ColumnSpec) -> pa.Array:
+def _cells(column: pa.Array, spec: ColumnSpec) -> list[pa.Array | str]:
+    """A column's share of the row: bare values between literal tags when it has no NULLs
+    (the common case, joined in the row pass), else complete ``<TD>`` cells."""
     values = text(column, spec)
     if spec.kind in ("char", "unicodeChar"):
         values = xml_escape(truncate(values, spec))
+    if not values.null_count:
+        return ["<TD>", values, "</TD>"]
     cells = pc.binary_join_element_wise(_TD, values, _TD_END, EMPTY)
-    if cells.null_count:
-        cells = cells.fill_null(_TD_NULL)
-    return cells
+    return [cells.fill_null(_TD_NULL)]
 
 
 class TableDataWriter:
@@ -63,6 +65,7 @@ class TableDataWriter:
         self._infos = list(infos)
         self._resource_meta = resource_meta
         self._table_name = table_name
+        self._joiner = RowJoiner()
 
     def begin(self) -> bytes:
         return votable_head(
@@ -76,15 +79,14 @@ class TableDataWriter:
         out = []
         for start in range(0, batch.num_rows, SLICE_ROWS):
             part = batch.slice(start, SLICE_ROWS)
-            cells = [
-                _cells(conform(part.column(index), spec), spec)
-                for index, spec in enumerate(self._specs)
-            ]
-            if not cells:
+            if not self._specs:
                 out.append(b"<TR></TR>\n" * part.num_rows)
                 continue
-            rows = pc.binary_join_element_wise(_TR, *cells, _TR_END, EMPTY)
-            out.append(bytes(string_buffer(rows)))
+            parts: list[pa.Array | str] = ["<TR>"]
+            for index, spec in enumerate(self._specs):
+                parts.extend(_cells(conform(part.column(index), spec), spec))
+            parts.append("</TR>\n")
+            out.append(bytes(string_buffer(self._joiner.join(parts))))
         return b"".join(out)
 
     def end(self, *, overflow: bool = False, infos_after: Sequence[Info] = ()) -> bytes:
