@@ -17,7 +17,7 @@ import functools
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
 
@@ -117,12 +117,23 @@ def _at(pos: ast.Position | None, detail: str, *, found: str | None = None) -> N
     )
 
 
-def _tpos(tok: Token) -> ast.Position:
+class _Tok:
+    """A token of the fast path: what the callbacks read of a lark ``Token``, and no more."""
+
+    __slots__ = ("column", "line", "type", "value")
+
+    def __init__(self, type_: str, value: str, line: int, column: int) -> None:
+        self.type = type_
+        self.value = value
+        self.line = line
+        self.column = column
+
+
+AnyToken = Token | _Tok
+
+
+def _tpos(tok: AnyToken) -> ast.Position:
     return ast.Position(tok.line or 1, tok.column or 1)
-
-
-def _npos(item: ast.Node | Token) -> ast.Position | None:
-    return _tpos(item) if isinstance(item, Token) else item.pos
 
 
 # --------------------------------------------------------------------------- tree building
@@ -247,8 +258,8 @@ def _make_builtin(name: str, pos: ast.Position | None, args: Sequence[ast.Expr])
     return ast.FunctionCall(name=name, args=tuple(args), pos=pos)
 
 
-def _int_token(tok: Token, what: str) -> int:
-    text = str(tok)
+def _int_token(tok: AnyToken, what: str) -> int:
+    text = tok.value
     if not text.isdigit():
         _at(_tpos(tok), f"{what} must be an unsigned integer, not {text}", found=text)
     value = int(text)
@@ -275,7 +286,7 @@ def _string_value(text: str) -> str:
     return "".join(parts)
 
 
-def _negated(tok: Token | None) -> bool:
+def _negated(tok: AnyToken | None) -> bool:
     return tok is not None
 
 
@@ -404,7 +415,7 @@ class _Builder:
         using: tuple[ast.Identifier, ...] | None = None
         if spec is not None:
             if natural is not None:
-                _at(_tpos(natural), "a NATURAL join takes no ON or USING", found=str(natural))
+                _at(_tpos(natural), "a NATURAL join takes no ON or USING", found=natural.value)
             if spec[0] == "on":
                 condition = spec[1]
             else:
@@ -441,7 +452,7 @@ class _Builder:
 
     def comparison(self, c: Children) -> ast.Comparison:
         left, op, right = c
-        text = "<>" if op == "!=" else str(op)
+        text = "<>" if op.value == "!=" else op.value
         return ast.Comparison(op=cast(ast.CompOp, text), left=left, right=right, pos=left.pos)
 
     def between(self, c: Children) -> ast.Between:
@@ -481,19 +492,19 @@ class _Builder:
 
     def binary(self, c: Children) -> ast.BinaryOp:
         left, op, right = c
-        return ast.BinaryOp(op=str(op), left=left, right=right, pos=left.pos)  # type: ignore[arg-type]
+        return ast.BinaryOp(op=op.value, left=left, right=right, pos=left.pos)
 
     def unary(self, c: Children) -> ast.UnaryOp:
         op, operand = c
-        return ast.UnaryOp(op=str(op), operand=operand, pos=_tpos(op))  # type: ignore[arg-type]
+        return ast.UnaryOp(op=op.value, operand=operand, pos=_tpos(op))
 
     def number(self, c: Children) -> ast.NumericLiteral:
         tok = c[0]
-        return ast.NumericLiteral(text=str(tok), pos=_tpos(tok))
+        return ast.NumericLiteral(text=tok.value, pos=_tpos(tok))
 
     def string(self, c: Children) -> ast.StringLiteral:
         tok = c[0]
-        return ast.StringLiteral(value=_string_value(str(tok)), pos=_tpos(tok))
+        return ast.StringLiteral(value=_string_value(tok.value), pos=_tpos(tok))
 
     def null(self, c: Children) -> ast.NullLiteral:
         return ast.NullLiteral(pos=_tpos(c[0]))
@@ -507,7 +518,7 @@ class _Builder:
     def function(self, c: Children) -> ast.Expr:
         tok = c[0]
         args = [a for a in c[1:] if a is not None]
-        name = str(tok)
+        name = tok.value
         upper = name.upper()
         pos = _tpos(tok)
         if upper in BUILTIN_FUNCTIONS:
@@ -555,7 +566,7 @@ class _Builder:
 
     def identifier(self, c: Children) -> ast.Identifier:
         tok = c[0]
-        text = str(tok)
+        text = tok.value
         if tok.type == "DELIMITED":
             return ast.Identifier(
                 name=text[1:-1].replace('""', '"'), delimited=True, pos=_tpos(tok)
@@ -584,6 +595,126 @@ def _parser() -> lark.Lark:
             propagate_positions=False,
             cache=False,
         )
+
+
+# --------------------------------------------------------------------------- the fast path
+#
+# Lark's LALR loop and contextual lexer are general; for the happy path we drive lark's own
+# parse table and tree-building callbacks with a tighter loop and a single-regex tokenizer.
+# It makes the same decisions as lark's contextual lexer (a word is a keyword exactly when the
+# keyword is acceptable in the current parser state) and the same shifts and reductions, so it
+# accepts the same texts and builds the same trees.  On any failure it gives up and lark parses
+# the text again, so error reporting (expected tokens, positions) is lark's alone.
+
+
+class _GiveUp(Exception):
+    """The fast path met something it does not handle; let lark produce the verdict."""
+
+
+_Shift = tuple[Literal[True], int]
+_Reduce = tuple[Literal[False], int, Callable[[list[Any]], Any], str]
+
+
+@dataclass(frozen=True)
+class _Tables:
+    actions: dict[int, dict[str, _Shift | _Reduce]]
+    start: int
+    end: int
+    token_re: re.Pattern[str]
+    group_types: dict[str, str]
+    ignore: frozenset[str]
+    keywords: dict[str, str]
+
+
+@functools.cache
+def _tables() -> _Tables:
+    lp = _parser()
+    lalr = lp.parser.parser.parser
+    table = lalr.parse_table
+    callbacks = lalr.callbacks
+    actions: dict[int, dict[str, _Shift | _Reduce]] = {}
+    for state, row in table.states.items():
+        fast_row: dict[str, _Shift | _Reduce] = {}
+        for symbol, (action, arg) in row.items():
+            if action.name == "Shift":
+                fast_row[symbol] = (True, arg)
+            else:
+                fast_row[symbol] = (False, len(arg.expansion), callbacks[arg], arg.origin.name)
+        actions[state] = fast_row
+    keywords: dict[str, str] = {}
+    others = []
+    for term in lp.terminals:
+        if isinstance(term.pattern, PatternStr) and term.pattern.value.isalpha():
+            keywords[term.pattern.value.upper()] = term.name
+        else:
+            others.append(term)
+    # Lark's own order of alternatives: priority, then longest possible match first.
+    others.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+    group_types = {f"g{i}": t.name for i, t in enumerate(others)}
+    token_re = re.compile(
+        "|".join(f"(?P<g{i}>{t.pattern.to_regexp()})" for i, t in enumerate(others))
+    )
+    return _Tables(
+        actions=actions,
+        start=table.start_states["start"],
+        end=table.end_states["start"],
+        token_re=token_re,
+        group_types=group_types,
+        ignore=frozenset(lp.ignore_tokens),
+        keywords=keywords,
+    )
+
+
+def _fast_parse(text: str) -> ast.Query:
+    t = _tables()
+    actions, end_state, keywords, ignore = t.actions, t.end, t.keywords, t.ignore
+    group_types = t.group_types
+    match = t.token_re.match
+    states = [t.start]
+    values: list[Any] = []
+    pos, line, line_start, length = 0, 1, 0, len(text)
+    while True:
+        if pos < length:
+            m = match(text, pos)
+            if m is None:
+                raise _GiveUp
+            value = m.group()
+            type_ = group_types[m.lastgroup]  # type: ignore[index]
+            start, pos = pos, m.end()
+            column = start - line_start + 1
+            tok_line = line
+            if "\n" in value:
+                line += value.count("\n")
+                line_start = start + value.rindex("\n") + 1
+            if type_ in ignore:
+                continue
+            if type_ == "NAME":
+                keyword = keywords.get(value.upper())
+                if keyword is not None and keyword in actions[states[-1]]:
+                    type_ = keyword
+            tok: _Tok | None = _Tok(type_, value, tok_line, column)
+        else:
+            type_, tok = "$END", None
+        while True:
+            action = actions[states[-1]].get(type_)
+            if action is None:
+                raise _GiveUp
+            if action[0]:
+                states.append(action[1])
+                values.append(tok)
+                break
+            _, size, callback, origin = action
+            if size:
+                args = values[-size:]
+                del values[-size:]
+                del states[-size:]
+            else:
+                args = []
+            result = callback(args)
+            states.append(actions[states[-1]][origin][1])
+            values.append(result)
+            if tok is None and states[-1] == end_state:
+                return cast(ast.Query, values[-1])
 
 
 @functools.cache
@@ -685,9 +816,11 @@ def parse(text: str) -> ast.Query:
     """Parse one ADQL query; raise ``AdqlSyntaxError`` with a position when it is not ADQL."""
     if not isinstance(text, str):
         raise AdqlSyntaxError("Syntax error: the query must be text")
-    parser = _parser()
     try:
-        query = cast(ast.Query, parser.parse(text))
+        try:
+            query = _fast_parse(text)
+        except _GiveUp:
+            query = cast(ast.Query, _parser().parse(text))
     except AdqlError:
         raise
     except UnexpectedInput as exc:

@@ -903,3 +903,41 @@ def test_cone_search_parses_fast() -> None:
     timings.sort()
     # Generous bound (CI machines vary); the benchmark reports the real figure.
     assert timings[len(timings) // 2] < 0.002
+
+
+# ---------------------------------------------------------------------------- fast path
+
+
+def _lark_parse(text: str) -> a.Query:
+    from tap_service.adql.parser import _parser
+
+    return _parser().parse(text)  # type: ignore[no-any-return]
+
+
+def _positions(tree: a.Node) -> list[tuple[str, a.Position | None]]:
+    return [(type(n).__name__, n.pos) for n in a.walk(tree)]
+
+
+def test_fast_path_builds_the_same_trees_and_positions_as_lark() -> None:
+    from tap_service.adql.parser import _fast_parse
+    from tests.adql.lyonetia import queries
+
+    texts = [q.adql for q in queries(valid=True)]
+    texts.append("SELECT 'a\n''b'\n  'c', \"x\ny\" FROM t -- end\nWHERE\n\n x = 1")
+    for text in texts:
+        fast = _fast_parse(text)
+        slow = _lark_parse(text)
+        assert fast == slow, text
+        assert _positions(fast) == _positions(slow), text
+
+
+def test_fast_path_gives_up_where_lark_fails() -> None:
+    from tap_service.adql.parser import _fast_parse, _GiveUp
+    from tests.adql.lyonetia import queries
+
+    for q in queries(valid=False):
+        try:
+            _lark_parse(q.adql)
+        except Exception:  # noqa: BLE001 - any lark failure: the fast path must not succeed
+            with pytest.raises((_GiveUp, AdqlError)):
+                _fast_parse(q.adql)
