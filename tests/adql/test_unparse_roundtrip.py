@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tap_service.adql import ast as a
 from tap_service.adql.errors import AdqlError
-from tap_service.adql.parser import parse
+from tap_service.adql.parser import _fast_parse, _GiveUp, _parser, parse
 from tap_service.adql.unparse import to_adql
 from tests.adql import strategies
 
@@ -122,6 +122,19 @@ def test_random_bytes_decoded_never_raise_anything_but_adql_error(data: bytes) -
 @example("SELECT x FROM t WHERE POINT(")
 def test_adql_like_noise_never_raises_anything_but_adql_error(text: str) -> None:
     _parses_or_adql_error(text)
+    _same_verdict_on_both_paths(text)
+
+
+def _same_verdict_on_both_paths(text: str) -> None:
+    """The fast path and lark agree: same tree, or the fast path does not accept what lark
+    rejects."""
+    try:
+        slow = _parser().parse(text)
+    except Exception:  # noqa: BLE001 - any lark failure
+        with pytest.raises((_GiveUp, AdqlError)):
+            _fast_parse(text)
+        return
+    assert _fast_parse(text) == slow
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -133,4 +146,7 @@ def test_damaged_queries_never_raise_anything_but_adql_error(
     start = data.draw(st.integers(0, len(text)))
     end = data.draw(st.integers(start, len(text)))
     filler = data.draw(st.sampled_from(["", "(", ")", ",", "'", '"', " SELECT ", "--", "1"]))
-    _parses_or_adql_error(text[:start] + filler + text[end:])
+    damaged = text[:start] + filler + text[end:]
+    _parses_or_adql_error(damaged)
+    _same_verdict_on_both_paths(damaged)
+    _same_verdict_on_both_paths(text)
