@@ -8,6 +8,7 @@ into MariaDB (Qserv dialect running on the scisql stand-in functions).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,10 @@ from tap_service.adql import check, parse, to_sql
 from tap_service.adql.catalog import ColumnInfo, SimpleCatalog, TableInfo, UserFunction
 from tap_service.adql.types import DOUBLE
 
-SCHEMA = "tap_test_adql"
+GOLDEN_SCHEMA = "tap_test_adql"
+# Execution uses a per-process database so that concurrent pytest runs on one MariaDB server
+# (several engineers, CI shards) never drop each other's tables.
+SCHEMA = f"tap_test_adql_{os.getpid()}"
 REPO = Path(__file__).resolve().parents[2]
 SCISQL_SQL = REPO / "tap_service" / "storage" / "sql" / "scisql_mariadb.sql"
 MARIADB_START = (
@@ -33,31 +37,6 @@ def _col(name: str, datatype: str, **kw: Any) -> ColumnInfo:
     return ColumnInfo(name=name, datatype=datatype, **kw)
 
 
-SKY = TableInfo(
-    schema="demo",
-    name="sky",
-    physical_schema=SCHEMA,
-    columns=(
-        _col("id", "long", ucd="meta.id"),
-        _col("ra", "double", unit="deg", ucd="pos.eq.ra"),
-        _col("dec", "double", unit="deg", ucd="pos.eq.dec"),
-        _col("mag", "double", unit="mag"),
-        _col("name", "char", arraysize="*"),
-        _col("band", "char", arraysize="*"),
-        _col("flag", "int"),
-        _col("pm", "double", unit="mas/yr", physical_name="pm_mas"),
-    ),
-)
-BANDS = TableInfo(
-    schema="demo",
-    name="bands",
-    physical_schema=SCHEMA,
-    columns=(
-        _col("band", "char", arraysize="*"),
-        _col("wavelength", "double", unit="nm"),
-        _col("rank", "int"),
-    ),
-)
 FLUX_TO_MAG = UserFunction(
     name="flux_to_mag",
     signature="flux_to_mag(flux DOUBLE) -> DOUBLE",
@@ -65,12 +44,43 @@ FLUX_TO_MAG = UserFunction(
     arg_count=1,
     sql={"qserv": "scisql_fluxToAbMag"},
 )
-CATALOG = SimpleCatalog(table_list=(SKY, BANDS), function_list=(FLUX_TO_MAG,))
+def make_catalog(schema: str) -> SimpleCatalog:
+    """The test catalog, its tables in the physical schema ``schema``."""
+    sky = TableInfo(
+        schema="demo",
+        name="sky",
+        physical_schema=schema,
+        columns=(
+            _col("id", "long", ucd="meta.id"),
+            _col("ra", "double", unit="deg", ucd="pos.eq.ra"),
+            _col("dec", "double", unit="deg", ucd="pos.eq.dec"),
+            _col("mag", "double", unit="mag"),
+            _col("name", "char", arraysize="*"),
+            _col("band", "char", arraysize="*"),
+            _col("flag", "int"),
+            _col("pm", "double", unit="mas/yr", physical_name="pm_mas"),
+        ),
+    )
+    bands = TableInfo(
+        schema="demo",
+        name="bands",
+        physical_schema=schema,
+        columns=(
+            _col("band", "char", arraysize="*"),
+            _col("wavelength", "double", unit="nm"),
+            _col("rank", "int"),
+        ),
+    )
+    return SimpleCatalog(table_list=(sky, bands), function_list=(FLUX_TO_MAG,))
 
 
-def translate(adql: str, dialect: str) -> str:
+CATALOG = make_catalog(GOLDEN_SCHEMA)
+EXEC_CATALOG = make_catalog(SCHEMA)
+
+
+def translate(adql: str, dialect: str, catalog: SimpleCatalog = CATALOG) -> str:
     """ADQL text through the whole pipeline to backend SQL."""
-    return to_sql(check(parse(adql), CATALOG), dialect, functions=CATALOG.function_list)
+    return to_sql(check(parse(adql), catalog), dialect, functions=catalog.function_list)
 
 
 # --------------------------------------------------------------------------- test data
@@ -150,6 +160,7 @@ def sky() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def duck(sky: dict[str, np.ndarray]) -> Iterator[Any]:
     import duckdb
+    import pyarrow as pa
 
     from tap_service.adql.dialects.embedded import setup_statements
 
@@ -157,11 +168,21 @@ def duck(sky: dict[str, np.ndarray]) -> Iterator[Any]:
     for stmt in setup_statements():
         con.execute(stmt)
     con.execute(f"CREATE SCHEMA {SCHEMA}")
-    con.execute(
-        f"CREATE TABLE {SCHEMA}.sky (id BIGINT, ra DOUBLE, dec DOUBLE, mag DOUBLE, "
-        "name VARCHAR, band VARCHAR, flag INTEGER, pm_mas DOUBLE)"
+    table = pa.table(
+        {
+            "id": sky["id"],
+            "ra": sky["ra"],
+            "dec": sky["dec"],
+            "mag": pa.array(sky["mag"], mask=sky["mag_null"]),
+            "name": sky["name"].astype(str),
+            "band": sky["band"].astype(str),
+            "flag": sky["flag"].astype(np.int32),
+            "pm_mas": sky["pm_mas"],
+        }
     )
-    con.executemany(f"INSERT INTO {SCHEMA}.sky VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _sky_tuples(sky))
+    con.register("sky_arrow", table)
+    con.execute(f"CREATE TABLE {SCHEMA}.sky AS SELECT * FROM sky_arrow")
+    con.unregister("sky_arrow")
     con.execute(f"CREATE TABLE {SCHEMA}.bands (band VARCHAR, wavelength DOUBLE, rank INTEGER)")
     con.executemany(f"INSERT INTO {SCHEMA}.bands VALUES (?, ?, ?)", BAND_ROWS)
     yield con
@@ -223,7 +244,7 @@ def pad_cpoly_for_mariadb(sql: str, max_vertices: int = 20) -> str:
 
 
 def mariadb_sql(adql: str) -> str:
-    return pad_cpoly_for_mariadb(translate(adql, "qserv"))
+    return pad_cpoly_for_mariadb(translate(adql, "qserv", EXEC_CATALOG))
 
 
 @pytest.fixture(scope="session")

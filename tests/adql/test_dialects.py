@@ -19,7 +19,13 @@ from tap_service.adql import AdqlError, AdqlUnsupportedError, ast, check, parse,
 from tap_service.adql.dialects.embedded import setup_statements
 from tap_service.adql.rewrite import fold_constants, unit_factor
 from tap_service.adql.types import DOUBLE, LONG
-from tests.adql.conftest import CATALOG, pad_cpoly_for_mariadb, translate
+from tests.adql.conftest import (
+    CATALOG,
+    GOLDEN_SCHEMA,
+    SCHEMA,
+    pad_cpoly_for_mariadb,
+    translate,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 UPDATE = os.environ.get("TAP_UPDATE_GOLDEN") == "1"
@@ -98,7 +104,8 @@ def test_every_embedded_table_query_runs_in_duckdb(duck: Any) -> None:
     _, _, rows = _load("embedded")
     for row in rows:
         if "sql" in row:
-            duck.execute("EXPLAIN " + row["sql"])
+            sql = row["sql"].replace(f'"{GOLDEN_SCHEMA}".', f'"{SCHEMA}".')
+            duck.execute("EXPLAIN " + sql)
 
 
 # --------------------------------------------------------------------------- Qserv rules

@@ -138,7 +138,9 @@ class EmbeddedRenderer(Renderer):
         args = [self.expr(a) for a in f.args]
         name = f.name
         if name == "MOD":
-            return f"({args[0]} % {args[1]})"
+            v = const_value(f.args[1])
+            divisor = args[1] if v is not None and v != 0 else f"NULLIF({args[1]}, 0)"
+            return f"({args[0]} % {divisor})"  # NULL for a zero divisor, as in MySQL
         if name == "RAND":
             if args:
                 fail(

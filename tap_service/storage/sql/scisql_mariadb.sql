@@ -11,7 +11,8 @@
 -- dialect renders what real Qserv accepts (no padding); the test harness appends the NULL
 -- padding before running the SQL here (tests/adql/conftest.py: pad_cpoly_for_mariadb).
 --
--- Load with the mysql client (the DELIMITER lines are client commands) or split on "$$".
+-- Load with the mysql client (the DELIMITER lines are client commands), or drop those lines
+-- and split the text on the delimiter they declare.
 -- The scisql_tap_* functions are private helpers of this file, not part of scisql.
 
 DELIMITER $$
