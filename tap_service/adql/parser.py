@@ -25,6 +25,7 @@ import lark
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
+from lark.parse_tree_builder import ExpandSingleChild
 
 from tap_service.adql import ast
 from tap_service.adql.errors import AdqlError, AdqlSyntaxError
@@ -612,7 +613,7 @@ class _GiveUp(Exception):
 
 
 _Shift = tuple[Literal[True], int]
-_Reduce = tuple[Literal[False], int, Callable[[list[Any]], Any], str]
+_Reduce = tuple[Literal[False], int, Callable[[list[Any]], Any] | None, str]
 
 
 @dataclass(frozen=True)
@@ -626,6 +627,10 @@ class _Tables:
     keywords: dict[str, str]
 
 
+def _plain(text: str) -> str:
+    return "".join(text)
+
+
 @functools.cache
 def _tables() -> _Tables:
     lp = _parser()
@@ -636,21 +641,32 @@ def _tables() -> _Tables:
     for state, row in table.states.items():
         fast_row: dict[str, _Shift | _Reduce] = {}
         for symbol, (action, arg) in row.items():
+            # Lark's symbol names are str subclasses with a Python-level __eq__: plain str keys
+            # make every lookup a C-level comparison.
+            name = _plain(symbol)
             if action.name == "Shift":
-                fast_row[symbol] = (True, arg)
+                fast_row[name] = (True, arg)
+            elif len(arg.expansion) == 1 and isinstance(callbacks[arg], ExpandSingleChild):
+                # "?rule: other" passes its only child through: no call, just a new state.
+                fast_row[name] = (False, 1, None, _plain(arg.origin.name))
             else:
-                fast_row[symbol] = (False, len(arg.expansion), callbacks[arg], arg.origin.name)
+                fast_row[name] = (
+                    False,
+                    len(arg.expansion),
+                    callbacks[arg],
+                    _plain(arg.origin.name),
+                )
         actions[state] = fast_row
     keywords: dict[str, str] = {}
     others = []
     for term in lp.terminals:
         if isinstance(term.pattern, PatternStr) and term.pattern.value.isalpha():
-            keywords[term.pattern.value.upper()] = term.name
+            keywords[term.pattern.value.upper()] = _plain(term.name)
         else:
             others.append(term)
     # Lark's own order of alternatives: priority, then longest possible match first.
     others.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
-    group_types = {f"g{i}": t.name for i, t in enumerate(others)}
+    group_types = {f"g{i}": _plain(t.name) for i, t in enumerate(others)}
     token_re = re.compile(
         "|".join(f"(?P<g{i}>{t.pattern.to_regexp()})" for i, t in enumerate(others))
     )
@@ -660,7 +676,7 @@ def _tables() -> _Tables:
         end=table.end_states["start"],
         token_re=token_re,
         group_types=group_types,
-        ignore=frozenset(lp.ignore_tokens),
+        ignore=frozenset(_plain(n) for n in lp.ignore_tokens),
         keywords=keywords,
     )
 
@@ -704,6 +720,10 @@ def _fast_parse(text: str) -> ast.Query:
                 values.append(tok)
                 break
             _, size, callback, origin = action
+            if callback is None:
+                del states[-1]
+                states.append(actions[states[-1]][origin][1])
+                continue
             if size:
                 args = values[-size:]
                 del values[-size:]
