@@ -489,6 +489,7 @@ class _Checker:
         )
         group_by = tuple(self.expr(g, alias_scope, "GROUP BY") for g in sel.group_by)
         having = self.cond(sel.having, alias_scope, None) if sel.having is not None else None
+        self.check_grouping(items, group_by, having, scope)
         checked = replace(
             sel,
             items=tuple(items),
@@ -498,6 +499,48 @@ class _Checker:
             having=having,
         )
         return checked, result, alias_scope
+
+    def check_grouping(
+        self,
+        items: Sequence[a.SelectItem | a.Star],
+        group_by: Sequence[a.Expr],
+        having: a.Condition | None,
+        scope: _Scope,
+    ) -> None:
+        """In a grouped query every selected column must be grouped or aggregated (SQL-92
+        7.9): DuckDB refuses the query anyway, and MariaDB (under Qserv) would silently return
+        an arbitrary row's value per group."""
+        exprs = [i.expr for i in items if isinstance(i, a.SelectItem)]
+        if not group_by and having is None and not any(_has_aggregate(e) for e in exprs):
+            return
+        local = {r.range_name for r in scope.ranges}
+        keys = {
+            (g.binding.range_name, g.binding.column)
+            for g in group_by
+            if isinstance(g, a.ColumnRef) and g.binding is not None
+        }
+        grouped_outputs = {
+            g.binding.column.lower()
+            for g in group_by
+            if isinstance(g, a.ColumnRef)
+            and g.binding is not None
+            and g.binding.range_name == OUTPUT_RANGE
+        }
+        positions = {  # GROUP BY 2, as MySQL and DuckDB read it
+            int(g.text) for g in group_by if isinstance(g, a.NumericLiteral) and g.is_integer
+        }
+        for position, item in enumerate(items, start=1):
+            if not isinstance(item, a.SelectItem) or position in positions:
+                continue
+            if item.alias is not None and item.alias.name.lower() in grouped_outputs:
+                continue
+            bad = _ungrouped(item.expr, keys, group_by, local)
+            if bad is not None:
+                raise _type_error(
+                    f"Column '{_dotted((*bad.qualifier, bad.name))}' must be listed in GROUP BY "
+                    "or used inside an aggregate function",
+                    bad,
+                )
 
     def check_duplicates(self, existing: list[_Range], new: list[_Range], at: a.Node) -> None:
         seen = {r.alias.name.lower() for r in existing if r.alias is not None}
@@ -1135,6 +1178,38 @@ class _Checker:
             return replace(e, vertices=vertices, type_=t.POLYGON)
         assert isinstance(e, a.Region)
         return replace(e, text=replace(e.text, type_=t.STRING), type_=t.REGION)
+
+
+def _has_aggregate(e: a.Node) -> bool:
+    """Whether ``e`` aggregates at this query level (subqueries aggregate for themselves)."""
+    if isinstance(e, a.Aggregate):
+        return True
+    if isinstance(e, a.ScalarSubquery):
+        return False
+    return any(_has_aggregate(c) for c in a.children(e))
+
+
+def _ungrouped(
+    e: a.Expr,
+    keys: set[tuple[str, str]],
+    group_by: Sequence[a.Expr],
+    local: set[str],
+) -> a.ColumnRef | None:
+    """The first column of this query level that ``e`` uses outside aggregates and grouping
+    expressions, or None."""
+    if isinstance(e, a.Aggregate | a.ScalarSubquery) or e in group_by:
+        return None
+    if isinstance(e, a.ColumnRef):
+        b = e.binding
+        if b is None or b.range_name not in local or (b.range_name, b.column) in keys:
+            return None
+        return e
+    for child in a.children(e):
+        if isinstance(child, a.Expr):
+            found = _ungrouped(child, keys, group_by, local)
+            if found is not None:
+                return found
+    return None
 
 
 def _literal_type(e: a.NumericLiteral) -> ValueType:

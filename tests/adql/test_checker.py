@@ -408,8 +408,10 @@ class TestQueryStructure:
         assert g.binding.range_name == OUTPUT_RANGE
 
     def test_group_by_prefers_input_column_over_alias(self) -> None:
-        checked = ok("SELECT coord_dec AS coord_ra FROM Object GROUP BY coord_ra")
-        (g,) = select_of(checked).group_by
+        checked = ok(
+            "SELECT tract AS coord_ra, MAX(coord_dec) FROM Object GROUP BY coord_ra, tract"
+        )
+        g = select_of(checked).group_by[0]
         assert isinstance(g, a.ColumnRef)
         assert g.binding.column == "ra_phys"
 
@@ -702,7 +704,7 @@ class TestOutputMetadata:
             "SELECT objectId, objectId, OBJECTID, COUNT(*), count(tract), "
             "DISTANCE(POINT(coord_ra, coord_dec), POINT(0, 0)), AVG(g_psfFlux), "
             "coord_ra + 1, POINT(1, 2), g_psfFlux AS flux, tract AS col_8 "
-            "FROM Object GROUP BY objectId, coord_ra, coord_dec"
+            "FROM Object GROUP BY objectId, coord_ra, coord_dec, g_psfFlux, tract"
         )
         assert names(checked) == [
             "objectId",
@@ -723,7 +725,8 @@ class TestOutputMetadata:
             "SELECT COUNT(*), AVG(g_psfFlux), MIN(coord_ra), MAX(coord_dec), SUM(g_psfFlux), "
             "DISTANCE(POINT(coord_ra, coord_dec), POINT(0, 0)), AREA(CIRCLE(1, 2, 3)), "
             "CIRCLE(1, 2, 3), LOWER('X'), IN_UNIT(coord_ra, 'arcsec'), ABS(g_psfFlux), "
-            "DEGREES(1), COORD1(POINT(1, 2)) FROM Object"
+            "DEGREES(1), COORD1(POINT(1, 2)) FROM Object "
+            "GROUP BY coord_ra, coord_dec, g_psfFlux"
         )
         meta = [(c.datatype, c.arraysize, c.xtype, c.unit, c.ucd) for c in checked.columns]
         assert meta == [
@@ -742,6 +745,30 @@ class TestOutputMetadata:
             ("double", None, None, "deg", None),
         ]
         assert all(c.source is None for c in checked.columns)
+
+    def test_group_by_also_by_expression_alias_and_position(self) -> None:
+        ok("SELECT ROUND(coord_ra, 1), COUNT(*) FROM Object GROUP BY ROUND(coord_ra, 1)")
+        ok("SELECT ROUND(coord_ra, 1) AS r, COUNT(*) FROM Object GROUP BY r")
+        ok("SELECT ROUND(coord_ra, 1), COUNT(*) FROM Object GROUP BY 1")
+        ok("SELECT coord_ra + 1, MAX(tract) FROM Object GROUP BY coord_ra")
+        ok("SELECT 1, 'x', COUNT(*) FROM Object")
+        ok(
+            "SELECT o.tract FROM Object AS o GROUP BY o.tract HAVING "
+            "COUNT(*) > (SELECT COUNT(*) FROM ForcedSource AS f WHERE f.objectId = o.tract)"
+        )
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "SELECT coord_ra, COUNT(*) FROM Object",
+            "SELECT coord_ra FROM Object GROUP BY tract",
+            "SELECT ROUND(coord_ra, 2), COUNT(*) FROM Object GROUP BY ROUND(coord_ra, 1)",
+            "SELECT tract FROM Object HAVING COUNT(*) > 1",
+        ],
+    )
+    def test_ungrouped_columns_are_refused(self, text: str) -> None:
+        err = fails(text, AdqlTypeError)
+        assert "GROUP BY" in str(err)
 
     def test_text_is_kept(self) -> None:
         text = "SELECT objectId FROM Object"
