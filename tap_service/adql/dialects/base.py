@@ -277,10 +277,27 @@ class Renderer:
         if j.condition is not None:
             text += " ON " + self.cond(j.condition)
         elif j.using is not None:
-            text += " USING (" + ", ".join(self.quote(i.name) for i in j.using) + ")"
+            text += " USING (" + ", ".join(self.using_name(j, i) for i in j.using) + ")"
         elif not j.natural and j.kind == "INNER":
             text = f"{left} CROSS JOIN {right}"
         return text
+
+    def using_name(self, j: ast.Join, ident: ast.Identifier) -> str:
+        """The physical column name of a USING column (the same on both sides, or refused)."""
+        names: set[str] = set()
+        for side in (j.left, j.right):
+            for ref in ast.walk(side):
+                if isinstance(ref, ast.TableRef) and ref.binding and ref.binding.table:
+                    col = ref.binding.table.column(ident.name, exact=ident.delimited)
+                    if col is not None:
+                        names.add(col.sql_name)
+        if len(names) > 1:
+            fail(
+                f"USING ({ident.name}) joins columns stored under different names; "
+                "write JOIN ... ON a.col = b.col instead",
+                ident,
+            )
+        return self.quote(names.pop() if names else ident.name)
 
     # ------------------------------------------------------------------ conditions
 

@@ -113,6 +113,7 @@ class QservRenderer(Renderer):
                         item.expr,
                     )
         self._check_order_by(q, select)
+        self._check_group_by(select)
 
     def _check_node(self, node: ast.Node) -> None:
         if isinstance(node, ast.ScalarSubquery | ast.InSubquery | ast.Exists | ast.DerivedTable):
@@ -175,6 +176,32 @@ class QservRenderer(Renderer):
                     f"Qserv requires ORDER BY columns to appear in the select list; "
                     f"add {e.name.name} to the SELECT",
                     e,
+                )
+
+    def _check_group_by(self, select: ast.SelectQuery) -> None:
+        # Qserv user guide: "Column(s) used in ORDER BY or GROUP BY must appear in SELECT".
+        selected = {
+            (i.expr.binding.range_name, i.expr.binding.column)
+            for i in select.items
+            if isinstance(i, ast.SelectItem)
+            and isinstance(i.expr, ast.ColumnRef)
+            and i.expr.binding is not None
+        }
+        for g in select.group_by:
+            if isinstance(g, ast.ColumnRef):
+                b = g.binding
+                if b is None or b.range_name == "" or (b.range_name, b.column) in selected:
+                    continue
+                fail(
+                    f"Qserv requires GROUP BY columns to appear in the select list; "
+                    f"add {g.name.name} to the SELECT",
+                    g,
+                )
+            else:
+                fail(
+                    "Qserv accepts only columns in GROUP BY; give the expression an alias in "
+                    "the select list and GROUP BY the alias",
+                    g,
                 )
 
     # ------------------------------------------------------------------ lexical
