@@ -7,6 +7,8 @@ hand for what the grammar cannot say (negative TOP, WITH in a subquery, absurd n
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tap_service.adql import ast as a
 from tap_service.adql import check, parse
@@ -851,3 +853,75 @@ def test_checking_does_not_change_the_input_tree() -> None:
         getattr(n, "binding", None) is None and getattr(n, "type_", None) is None
         for n in a.walk(tree)
     )
+
+
+# =========================================================================== property
+
+
+def _expressions() -> st.SearchStrategy[str]:
+    leaves = st.sampled_from(
+        [
+            "coord_ra",
+            "o.objectId",
+            "band",
+            "c.obsStart",
+            "m.center",
+            "m.fov",
+            "m.s_region",
+            "'x'",
+            "1",
+            "2.5",
+            "NULL",
+            "u.anything",
+            "u.pos",
+        ]
+    )
+
+    def compound(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        two = st.tuples(inner, inner)
+        return st.one_of(
+            two.map(lambda p: f"({p[0]} + {p[1]})"),
+            two.map(lambda p: f"{p[0]} || {p[1]}"),
+            two.map(lambda p: f"COALESCE({p[0]}, {p[1]})"),
+            two.map(lambda p: f"POINT('ICRS', {p[0]}, {p[1]})"),
+            two.map(lambda p: f"CIRCLE({p[0]}, {p[1]})"),
+            two.map(lambda p: f"CONTAINS({p[0]}, {p[1]})"),
+            two.map(lambda p: f"DISTANCE({p[0]}, {p[1]})"),
+            inner.map(lambda e: f"ABS({e})"),
+            inner.map(lambda e: f"-{e}"),
+            inner.map(lambda e: f"LOWER({e})"),
+            inner.map(lambda e: f"MAX({e})"),
+            inner.map(lambda e: f"AREA({e})"),
+            inner.map(lambda e: f"COORD1({e})"),
+            inner.map(lambda e: f"CAST({e} AS INTEGER)"),
+            inner.map(lambda e: f"IN_UNIT({e}, 'deg')"),
+            inner.map(lambda e: f"(SELECT {e} FROM ForcedSource AS f)"),
+        )
+
+    return st.recursive(leaves, compound, max_leaves=6)
+
+
+@settings(derandomize=True, max_examples=400, deadline=None)
+@given(_expressions(), _expressions(), _expressions())
+def test_random_expressions_give_typed_trees_or_adql_errors(
+    select: str, left: str, right: str
+) -> None:
+    """Whatever the mix of kinds, the checker answers with a typed tree or an AdqlError."""
+    text = (
+        f"SELECT {select} FROM Object AS o, CcdVisit AS c, demo.MixedCase AS m, "
+        f"legacy.untyped AS u WHERE {left} = {right} ORDER BY 1"
+    )
+    try:
+        tree = parse(text)
+    except AdqlSyntaxError:
+        return
+    for catalog in (CATALOG, None):
+        try:
+            checked = check(tree, catalog)
+        except AdqlError:
+            continue
+        for node in a.walk(checked.query):
+            if isinstance(node, a.Expr):
+                assert node.type_ is not None
+            if isinstance(node, a.ColumnRef):
+                assert node.binding is not None
