@@ -575,7 +575,7 @@ class _Builder:
         if text.upper() in RESERVED_WORDS:
             _at(
                 _tpos(tok),
-                f"found '{text}', a reserved word; write \"{text}\" to use it as a name",
+                f"found '{text}': a reserved word cannot be a name (write \"{text}\" if it is one)",
                 found=text,
             )
         return ast.Identifier(name=text, pos=_tpos(tok))

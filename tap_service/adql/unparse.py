@@ -178,7 +178,7 @@ class _Writer:
         if isinstance(c, ast.And):
             return _AND, f"{self.cond(c.left, _AND)} AND {self.cond(c.right, _NOT)}"
         if isinstance(c, ast.Not):
-            return _NOT, "NOT " + self.cond(c.operand, _PREDICATE)
+            return _NOT, "NOT " + self.cond(c.operand, _NOT)
         return _PREDICATE, self.predicate(c)
 
     def predicate(self, c: ast.Condition) -> str:

@@ -252,6 +252,11 @@ def test_and_binds_tighter_than_or_and_not_tighter_than_and() -> None:
     assert cond("x = 1 AND y = 1 AND z = 1") == a.And(left=a.And(left=x, right=y), right=z)
 
 
+def test_not_may_be_repeated() -> None:
+    x = a.Comparison(op="=", left=col("x"), right=num("1"))
+    assert cond("NOT NOT x = 1") == a.Not(operand=a.Not(operand=x))
+
+
 @pytest.mark.parametrize("op", ["=", "<>", "<", ">", "<=", ">="])
 def test_comparison_operators(op: str) -> None:
     assert cond(f"x {op} 2") == a.Comparison(op=op, left=col("x"), right=num("2"))  # type: ignore[arg-type]
