@@ -243,6 +243,24 @@ def truncate(column: pa.Array, spec: ColumnSpec) -> pa.Array:
     return pc.utf8_slice_codeunits(column, 0, limit)
 
 
+def fit_array(column: pa.Array, spec: ColumnSpec) -> pa.Array:
+    """Make numeric arrays honour the declared size: cut to the bound of ``n*``; cut or pad
+    (with NULL elements) to exactly ``n``.  NULL arrays stay NULL."""
+    if not spec.is_array or len(column) == 0:
+        return column
+    lengths = pc.list_value_length(column)
+    count, bound = spec.shape.count, spec.shape.bound
+    if count is not None:
+        if pc.all(pc.equal(lengths, count)).as_py() is not False:
+            return column
+        fixed = pc.list_slice(column, 0, count, return_fixed_size_list=True)
+        return fixed.cast(pa.list_(column.type.value_type))
+    longest = pc.max(lengths).as_py()
+    if bound is not None and longest is not None and longest > bound:
+        return pc.list_slice(column, 0, bound)
+    return column
+
+
 def xml_escape(column: pa.Array) -> pa.Array:
     """Escape ``& < >`` and replace characters illegal in XML 1.0 (with U+FFFD)."""
     if pc.any(pc.match_substring_regex(column, "[&<>]")).as_py():

@@ -17,6 +17,7 @@ from tap_service.votable.columns import (
     ColumnSpec,
     RowJoiner,
     conform,
+    fit_array,
     string_buffer,
     text,
     truncate,
@@ -30,7 +31,7 @@ SLICE_ROWS = 65536
 
 def _values(column: pa.Array, spec: ColumnSpec) -> pa.Array:
     """Cell text; NULL becomes empty, and the empty cells are written ``<TD/>`` afterwards."""
-    values = text(column, spec)
+    values = text(fit_array(column, spec), spec)
     if spec.kind in ("char", "unicodeChar"):
         values = xml_escape(truncate(values, spec))
     return values.fill_null(EMPTY) if values.null_count else values
