@@ -115,5 +115,5 @@ def test_supported_formats_are_all_accepted() -> None:
     ],
 )
 def test_unsupported_fields_fail_early(field: Field) -> None:
-    with pytest.raises(FieldError, match="'x'|arraysize"):
+    with pytest.raises(FieldError, match=r"'x'|arraysize"):
         make_writer(None, [field])
