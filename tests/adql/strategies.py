@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cache
+from typing import Literal
 
 from hypothesis import strategies as st
 
@@ -30,7 +31,10 @@ from tap_service.adql.parser import BUILTIN_FUNCTIONS, RESERVED_WORDS
 
 # ---------------------------------------------------------------------------- leaves
 
-_text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=8)
+_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+_JOIN_KINDS: list[a.JoinKind] = ["INNER", "LEFT", "RIGHT", "FULL"]
+
+_text = st.text(alphabet=st.characters(exclude_categories=_SURROGATES), max_size=8)
 
 regular_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,7}", fullmatch=True).filter(
     lambda n: n.upper() not in RESERVED_WORDS and n.upper() not in BUILTIN_FUNCTIONS
@@ -38,7 +42,7 @@ regular_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,7}", fullmatch=True).filt
 
 identifiers = st.one_of(
     regular_names.map(lambda n: a.Identifier(name=n)),
-    st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=8).map(
+    st.text(alphabet=st.characters(exclude_categories=_SURROGATES), min_size=1, max_size=8).map(
         lambda n: a.Identifier(name=n, delimited=True)
     ),
 )
@@ -341,7 +345,7 @@ def from_items(depth: int) -> st.SearchStrategy[a.FromItem]:
     @st.composite
     def joins(draw: st.DrawFn) -> a.Join:
         natural = draw(st.booleans())
-        kind = draw(st.sampled_from(["INNER", "LEFT", "RIGHT", "FULL"]))
+        kind = draw(st.sampled_from(_JOIN_KINDS))
         condition = None
         using = None
         if not natural:
@@ -421,7 +425,7 @@ def _bodies(depth: int, level: str) -> st.SearchStrategy[a.QueryBody]:
     """Bodies that may stand where ``level`` says without parentheses:
     "any" (left of UNION/EXCEPT, a whole query), "term" (right of UNION/EXCEPT, left of
     INTERSECT) or "primary" (right of INTERSECT)."""
-    primary = st.one_of(
+    primary: st.SearchStrategy[a.QueryBody] = st.one_of(
         select_queries(depth),
         st.deferred(lambda: queries(depth - 1)) if depth > 0 else select_queries(0),
     )
