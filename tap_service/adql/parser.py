@@ -1,9 +1,10 @@
 """ADQL text to tree.
 
 The grammar (``grammar.lark``) is LALR(1) with lark's contextual lexer, and the tree is built
-*during* parsing: lark calls the ``_Builder`` methods at each reduction, so no intermediate parse
-tree is ever allocated.  The parser is built lazily once per process and shared (lark's LALR
-parser keeps no state between calls).
+*during* parsing: the ``_Builder`` methods run at each reduction, so no intermediate parse tree
+is ever allocated.  The parser is built lazily once per process and shared (an LALR parse keeps
+its state on the stack of the call).  A fast path (``_fast_parse``) drives lark's tables with a
+tighter loop; lark itself parses again only when the text has an error, to report it.
 
 Everything the grammar leaves open is decided here, with positions: which function names are
 built-ins (and their arities), the argument shapes of the geometry constructors, reserved words
@@ -584,18 +585,24 @@ class _Builder:
 # --------------------------------------------------------------------------- the parser
 
 
-@functools.cache
+_PARSER: lark.Lark | None = None
+
+
 def _parser() -> lark.Lark:
-    with _lock:
-        return lark.Lark(
-            _GRAMMAR_PATH.read_text(encoding="utf-8"),
-            parser="lalr",
-            lexer="contextual",
-            transformer=_Builder(),
-            maybe_placeholders=True,
-            propagate_positions=False,
-            cache=False,
-        )
+    """The lark parser, built on first use (about 0.4 s) and shared by all threads."""
+    global _PARSER
+    if _PARSER is None:
+        with _lock:
+            if _PARSER is None:
+                _PARSER = lark.Lark(
+                    _GRAMMAR_PATH.read_text(encoding="utf-8"),
+                    parser="lalr",
+                    lexer="contextual",
+                    transformer=_Builder(),
+                    maybe_placeholders=True,
+                    propagate_positions=False,
+                )
+    return _PARSER
 
 
 # --------------------------------------------------------------------------- the fast path
@@ -856,6 +863,3 @@ def parse(text: str) -> ast.Query:
             " long chains of OR are better written with IN (...)"
         )
     return query
-
-
-_Callback = Callable[[Children], object]
