@@ -197,9 +197,25 @@ def unit_factor(source: str, target: str) -> float | None:
     return s[1] / t[1]
 
 
+_UNIT_KEEPING = frozenset({"ABS", "CEILING", "FLOOR", "ROUND", "TRUNCATE", "MOD", "COALESCE"})
+
+
 def _expr_unit(expr: ast.Expr) -> str | None:
+    """The unit of a value expression where it follows from its operands (else None)."""
     if isinstance(expr, ast.ColumnRef) and expr.binding is not None:
         return expr.binding.info.unit
+    if isinstance(expr, ast.UnaryOp):
+        return _expr_unit(expr.operand)
+    if isinstance(expr, ast.BinaryOp) and expr.op in ("+", "-"):
+        left, right = _expr_unit(expr.left), _expr_unit(expr.right)
+        return left if left == right else None
+    if isinstance(expr, ast.Aggregate) and expr.func != "COUNT" and expr.arg is not None:
+        return _expr_unit(expr.arg)
+    if isinstance(expr, ast.FunctionCall):
+        if expr.name in _UNIT_KEEPING and expr.args:
+            return _expr_unit(expr.args[0])
+        if expr.name in ("DISTANCE", "COORD1", "COORD2"):
+            return "deg"
     return None
 
 
@@ -217,8 +233,8 @@ def _in_unit(call: ast.FunctionCall) -> ast.Expr:
     source = _expr_unit(value)
     if source is None:
         raise _unsupported(
-            "IN_UNIT needs a column with a declared unit as its first argument; "
-            "multiply by the conversion factor instead",
+            "IN_UNIT needs a value whose unit is known (a column with a declared unit, or "
+            "an expression of one); multiply by the conversion factor instead",
             call,
         )
     factor = unit_factor(source, target)
