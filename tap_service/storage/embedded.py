@@ -343,7 +343,10 @@ class EmbeddedDatabase:
         healthy = False
         try:
             yield cur
-            healthy = True
+            # A result left unfetched would make the next borrower fail: probe before pooling.
+            with contextlib.suppress(duckdb.Error):
+                cur.execute("SELECT 1").fetchall()
+                healthy = True
         finally:
             self._return_cursor(cur, reusable=healthy)
 
@@ -362,7 +365,10 @@ class EmbeddedDatabase:
                 try:
                     yield cur
                 except BaseException:
-                    cur.execute("ROLLBACK")
+                    # An unfinished result makes ROLLBACK itself fail; closing the cursor
+                    # (in ``finally``) then aborts the transaction just the same.
+                    with contextlib.suppress(duckdb.Error):
+                        cur.execute("ROLLBACK")
                     raise
                 cur.execute("COMMIT")
             finally:

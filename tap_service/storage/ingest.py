@@ -139,6 +139,16 @@ def _find_table(schema: FelisSchema, name: str) -> FelisTable:
 
 
 def _check_header(names: list[str], table: FelisTable, *, line: int | None) -> None:
+    try:
+        _check_names(names, table)
+    except IngestError as exc:
+        if line is None:
+            raise
+        raise IngestError(f"line {line}: {exc.message}", line=line, column=exc.column) from None
+
+
+def _check_names(names: list[str], table: FelisTable) -> None:
+    line = None
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -283,7 +293,7 @@ def _validate(cur: Any, table: FelisTable, staged: pa.Table, lines: _CsvLines | 
     aggregates = ", ".join(
         f"min(CASE WHEN {cond} THEN {quote(_ROW)} END)" for _, cond in checks
     )
-    first_bad = cur.execute(f"SELECT {aggregates} FROM {quote(_VIEW)}").fetchone()
+    first_bad = cur.execute(f"SELECT {aggregates} FROM {quote(_VIEW)}").fetchall()[0]
     bad = [(row, col) for row, (col, _) in zip(first_bad, checks, strict=True) if row is not None]
     if not bad:
         return
@@ -314,5 +324,5 @@ def _exists(cur: Any, schema: str, table: str) -> bool:
     found = cur.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, table],
-    ).fetchone()
-    return bool(found and found[0])
+    ).fetchall()
+    return bool(found and found[0][0])

@@ -100,8 +100,8 @@ def tap_schema_exists(cur: Any) -> bool:
         "SELECT count(*) FROM information_schema.tables "
         "WHERE table_schema = ? AND table_name = 'columns'",
         [TAP_SCHEMA_NAME],
-    ).fetchone()
-    return bool(found and found[0])
+    ).fetchall()
+    return bool(found and found[0][0])
 
 
 def delete_schema_rows(cur: Any, schema_name: str) -> None:
