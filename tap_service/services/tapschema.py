@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tap_service.adql.catalog import ColumnInfo, TableInfo, UserFunction
+from tap_service.adql.names import bare_name
 from tap_service.storage.backend import Backend
 
 _SCHEMAS_SQL = 'SELECT schema_name, description, utype, schema_index FROM "TAP_SCHEMA"."schemas"'
@@ -103,7 +104,8 @@ def load_tap_schema(
     columns_by_table: dict[str, list[tuple[float, str, ColumnInfo]]] = defaultdict(list)
     for row in _rows(backend, _COLUMNS_SQL):
         info = ColumnInfo(
-            name=str(row["column_name"]),
+            # TAP_SCHEMA holds reserved-word names delimited ("size"); resolution wants the name.
+            name=bare_name(str(row["column_name"])),
             datatype=_text(row["datatype"]),
             arraysize=_text(row["arraysize"]),
             xtype=_text(row["xtype"]),

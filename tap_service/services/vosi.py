@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
 
 from tap_service.adql.catalog import ColumnInfo, TableInfo
+from tap_service.adql.names import adql_name
 from tap_service.config import Config
 from tap_service.services.tapschema import ForeignKey, SchemaEntry, TapSchemaModel
 from tap_service.votable import supported_formats
@@ -134,7 +135,7 @@ def capabilities_document(config: Config, base_url: str) -> str:
         + _vosi_capability("ivo://ivoa.net/std/VOSI#capabilities", f"{base_url}/capabilities")
         + _vosi_capability("ivo://ivoa.net/std/VOSI#availability", f"{base_url}/availability")
         + _vosi_capability("ivo://ivoa.net/std/VOSI#tables-1.1", f"{base_url}/tables")
-        + _vosi_capability("ivo://ivoa.net/std/DALI#examples-1.0", f"{base_url}/examples")
+        + _vosi_capability("ivo://ivoa.net/std/DALI#examples", f"{base_url}/examples")
         + "</vosi:capabilities>\n"
     )
 
@@ -148,7 +149,7 @@ def _column_xml(column: ColumnInfo, indent: str) -> str:
     xtype = f" extendedType={quoteattr(column.xtype)}" if column.xtype else ""
     parts = [
         f"{indent}<column>\n",
-        f"{indent}  <name>{escape(column.name)}</name>\n",
+        f"{indent}  <name>{escape(adql_name(column.name))}</name>\n",
         _opt("description", column.description, indent + "  "),
         _opt("unit", column.unit, indent + "  "),
         _opt("ucd", column.ucd, indent + "  "),

@@ -15,6 +15,14 @@ import pytest
 
 SYNC_STAGES = "TMV TME TMS TMC CPV CAP AVV QGE QPO MDQ EXA"
 
+# Reports that are the validator's own mistakes, each with the reason.  Debian's STILTS 3.4.7
+# predates the ADQL 2.1 Recommendation, which defines the COALESCE feature key; newer STILTS
+# releases know it.
+VALIDATOR_MISTAKES = {
+    'E-CAP-KEYX-01 Unknown standard feature key '
+    '"ivo://ivoa.net/std/TAPRegExt#features-adql-conditional" for language ADQL',
+}
+
 
 def run_taplint(tap_url: str, stages: str, report: Path) -> tuple[str, dict[str, int]]:
     stilts = shutil.which("stilts")
@@ -42,7 +50,9 @@ def run_taplint(tap_url: str, stages: str, report: Path) -> tuple[str, dict[str,
 def test_taplint_sync_stages_report_no_errors(tap_url: str, artifacts: Path) -> None:
     report = artifacts / "taplint-sync.txt"
     output, counts = run_taplint(tap_url, SYNC_STAGES, report)
-    problems = [line for line in output.splitlines() if re.match(r"^[EF]-", line)]
+    reports = [line for line in output.splitlines() if re.match(r"^[EFW]-", line)]
+    problems = [line for line in reports if line not in VALIDATOR_MISTAKES]
     summary = f"taplint: {counts}; report in {report}\n" + "\n".join(problems[:60])
-    assert counts["errors"] == 0, summary
     assert counts["failures"] == 0, summary
+    assert [p for p in problems if p.startswith("E-")] == [], summary
+    assert counts["errors"] == len(reports) - len(problems), summary
