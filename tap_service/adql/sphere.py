@@ -83,8 +83,8 @@ def box_vertices(lon: float, lat: float, width: float, height: float) -> list[Lo
     south at ``height/2``.  In the gnomonic projection at the centre those edges are the lines
     x = ±tan(width/2) and y = ±tan(height/2), so the corners follow directly.
     """
-    if not (0.0 <= width < 180.0 and 0.0 <= height < 180.0):
-        raise GeometryError("BOX width and height must be between 0 and 180 degrees")
+    if not (0.0 < width < 180.0 and 0.0 < height < 180.0):
+        raise GeometryError("BOX width and height must be above 0 and below 180 degrees")
     c = to_vec(lon, lat)
     east, north = _tangent_frame(c)
     tx, ty = math.tan(math.radians(width) / 2), math.tan(math.radians(height) / 2)

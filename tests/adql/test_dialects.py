@@ -266,3 +266,24 @@ def test_adql_package_stays_pure() -> None:
     )
     for path in root.rglob("*.py"):
         assert not forbidden.search(path.read_text()), path
+
+
+def test_lyonetia_corpus_translates_or_refuses_cleanly() -> None:
+    """Every valid corpus query the checker accepts renders, or is refused with AdqlError."""
+    from tests.adql import lyonetia
+
+    if not lyonetia.INDEX.is_file():
+        pytest.skip(f"corpus not found at {lyonetia.INDEX}")
+    rendered = 0
+    for q in lyonetia.queries(valid=True):
+        try:
+            checked = check(parse(q.adql), None)
+        except AdqlError:
+            continue
+        for dialect in ("qserv", "embedded"):
+            try:
+                to_sql(checked, dialect)
+                rendered += 1
+            except AdqlError:
+                pass
+    assert rendered > 400
