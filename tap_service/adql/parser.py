@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
@@ -585,6 +585,20 @@ class _Builder:
 # --------------------------------------------------------------------------- the parser
 
 
+class _WordsAreWhole:
+    """Keep NAME in every state of the contextual lexer.
+
+    Where no name can stand, lark's state lexer would otherwise match a keyword as a *prefix*
+    of a longer word ("x IS NOTNULL" read as IS NOT NULL).  With NAME always present, keywords
+    are recognised only as whole words, like the fast path's tokenizer does.
+    """
+
+    always_accept = ("NAME",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        return stream
+
+
 _PARSER: lark.Lark | None = None
 
 
@@ -601,6 +615,7 @@ def _parser() -> lark.Lark:
                     transformer=_Builder(),
                     maybe_placeholders=True,
                     propagate_positions=False,
+                    postlex=_WordsAreWhole(),
                 )
     return _PARSER
 
@@ -781,6 +796,17 @@ def _human(expected: Iterable[str]) -> list[str]:
     return sorted(words, key=order)
 
 
+def _acceptable(exc: UnexpectedCharacters) -> set[str]:
+    """The terminals the parser could take where the lexer failed (the lexer's own list also
+    has NAME everywhere, see ``_WordsAreWhole``)."""
+    state = getattr(exc, "state", None)
+    try:
+        row = state.parse_conf.states[state.position]  # type: ignore[union-attr]
+    except (AttributeError, KeyError, TypeError):
+        return set()
+    return {name for name in row if name.isupper() or name.startswith(("_", "$"))}
+
+
 def _describe(tok: Token) -> str:
     if tok.type == "$END":
         return "end of input"
@@ -799,7 +825,7 @@ def _translate(exc: UnexpectedInput, text: str) -> AdqlSyntaxError:
             column = len(text) - (text.rfind("\n") + 1) + 1
     elif isinstance(exc, UnexpectedCharacters):
         char = exc.char
-        expected = _human(exc.allowed or ())
+        expected = _human(_acceptable(exc) or exc.allowed or ())
         if char == "'":
             found = "an unterminated string literal"
         elif char == '"':

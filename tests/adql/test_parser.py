@@ -751,6 +751,21 @@ def test_whitespace_is_needed_between_words() -> None:
     syntax_error("selectxfromywherePoint(NULL,2,3)=x")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT x FROM t WHERE x IS NOTNULL",
+        "SELECT x FROM t WHERE x IS NULLORDER BY x",
+        "SELECT x FROM t ORDER BY x DESCOFFSET 3",
+    ],
+)
+def test_keywords_are_whole_words_even_where_no_name_can_stand(text: str) -> None:
+    err = syntax_error(text)
+    assert err.column == 28
+    assert err.found is not None
+    assert err.found.isalpha()
+
+
 # ---------------------------------------------------------------------------- positions
 
 
