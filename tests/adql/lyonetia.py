@@ -33,6 +33,11 @@ class CorpusQuery:
 
 @cache
 def _load() -> tuple[CorpusQuery, ...]:
+    if not SHARED.is_dir():
+        raise FileNotFoundError(
+            f"The shared folder is missing: expected {SHARED} next to the repository, holding"
+            " adql-corpus/lyonetia-index.jsonl (the IVOA lyonetia ADQL corpus the tests read)."
+        )
     if not INDEX.is_file():
         raise FileNotFoundError(
             f"The lyonetia ADQL corpus is missing: expected {INDEX}. The tests read it from the"
