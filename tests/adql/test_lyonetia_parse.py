@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tap_service.adql import AdqlSyntaxError, parse
+from tap_service.adql.ast import walk
 from tap_service.adql.unparse import to_adql
 from tests.adql.lyonetia import CorpusQuery, queries
 
@@ -54,6 +55,12 @@ def test_invalid_query(query: CorpusQuery) -> None:
         with pytest.raises(AdqlSyntaxError) as info:
             parse(query.adql)
         assert info.value.message.startswith("Syntax error")
+
+
+def test_every_node_has_a_position() -> None:
+    for query in VALID:
+        for node in walk(parse(query.adql)):
+            assert node.pos is not None, (query.test_id, node)
 
 
 def test_needs_checker_entries_are_in_the_corpus() -> None:
