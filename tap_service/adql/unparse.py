@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from tap_service.adql import ast
 from tap_service.adql.parser import BUILTIN_FUNCTIONS, RESERVED_WORDS
 
-__all__ = ["to_adql"]
+__all__ = ["identifier", "to_adql"]
 
 _REGULAR = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
@@ -26,7 +26,7 @@ _CONCAT, _SUM, _PRODUCT, _UNARY, _PRIMARY = range(1, 6)
 # Condition precedence.
 _OR, _AND, _NOT, _PREDICATE = range(1, 5)
 # Set operation precedence.
-_UNION, _INTERSECT, _SET_PRIMARY = range(1, 4)
+_UNION, _INTERSECT = range(1, 3)
 
 
 def to_adql(node: ast.Node) -> str:
