@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tap_service.adql.names import adql_name
 from tap_service.felis.model import FelisColumn, FelisSchema, FelisTable, parse_felis
 
 TAP_SCHEMA_NAME = "TAP_SCHEMA"
@@ -101,7 +102,7 @@ def tap_schema_rows(schema: FelisSchema, *, schema_index: int | None = None) -> 
     columns = tuple(
         ColumnRow(
             table_name=prefix + t.name,
-            column_name=c.name,
+            column_name=adql_name(c.name),  # TAP 1.1: reserved words delimited, "size"
             datatype=c.votable_datatype,
             arraysize=c.arraysize,
             xtype=c.xtype,
@@ -139,8 +140,8 @@ def tap_schema_rows(schema: FelisSchema, *, schema_index: int | None = None) -> 
                 key_columns.append(
                     KeyColumnRow(
                         key_id=fk.name,
-                        from_column=schema.resolve_column(from_id)[1].name,
-                        target_column=schema.resolve_column(target_id)[1].name,
+                        from_column=adql_name(schema.resolve_column(from_id)[1].name),
+                        target_column=adql_name(schema.resolve_column(target_id)[1].name),
                     )
                 )
     index = schema_index if schema_index is not None else schema.schema_index

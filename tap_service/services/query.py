@@ -18,7 +18,7 @@ import pyarrow as pa
 from tap_service import adql
 from tap_service.adql.checked import CheckedQuery, OutputColumn
 from tap_service.config import Config
-from tap_service.exceptions import BackendError, QueryError, UsageError
+from tap_service.exceptions import BackendError, QueryError, TapError, UsageError
 from tap_service.services.tapschema import TapSchemaService
 from tap_service.storage.backend import Backend
 from tap_service.votable import Info, ResultWriter, UnknownFormatError, make_writer
@@ -125,17 +125,26 @@ class QueryService:
         except adql.AdqlError as exc:
             raise _query_error(exc) from exc
 
-    def stream(self, prepared: PreparedQuery) -> Iterator[bytes]:
-        """The document: the first batch is fetched before this returns its iterator."""
+    def stream(self, prepared: PreparedQuery, *, timeout: float | None = None) -> Iterator[bytes]:
+        """The document: the first batch is fetched before this returns its iterator.
+
+        ``timeout`` defaults to the sync limit; the database query is cancelled past it.
+        """
         writer = prepared.writer
         if prepared.maxrec == 0 or prepared.sql is None:
             return iter([writer.begin(), writer.end()])
-        batches = self._backend.stream(prepared.sql, batch_rows=self._config.batch_rows)
+        batches = self._backend.stream(
+            prepared.sql,
+            batch_rows=self._config.batch_rows,
+            timeout=timeout or self._config.sync_timeout_seconds,
+        )
         try:
             first = next(batches, None)
-        except adql.AdqlError as exc:
-            raise _query_error(exc) from exc
+        except TapError:
+            _close(batches)
+            raise
         except Exception as exc:
+            _close(batches)
             log.exception("query failed before its first row")
             raise BackendError(f"The database could not run the query: {_brief(exc)}") from exc
         return self._document(writer, prepared.maxrec, first, batches)
@@ -169,13 +178,14 @@ class QueryService:
                         batch = next(batches, None)
                     overflow = batch is not None
                     break
+        except TapError as exc:
+            log.warning("query failed while streaming: %s", exc.message)
+            error = exc.message
         except Exception as exc:
             log.exception("query failed while streaming")
             error = f"The database failed while sending rows: {_brief(exc)}"
         finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
+            _close(batches)
         after = [Info(name="QUERY_STATUS", value="ERROR", content=error)] if error else []
         yield writer.end(overflow=overflow, infos_after=after)
 
@@ -190,6 +200,13 @@ class QueryService:
         if maxrec < 0:
             raise UsageError(f"MAXREC must be a non-negative integer, not {value!r}")
         return min(maxrec, limit)
+
+
+def _close(batches: Iterator[pa.RecordBatch]) -> None:
+    """Stop the database query behind ``batches`` (a no-op once it has finished)."""
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()
 
 
 def _query_error(exc: adql.AdqlError) -> QueryError:

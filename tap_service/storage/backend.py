@@ -17,10 +17,14 @@ class Backend(Protocol):
 
     dialect: str
 
-    def stream(self, sql: str, *, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
+    def stream(
+        self, sql: str, *, batch_rows: int = 65536, timeout: float | None = None
+    ) -> Iterator[pa.RecordBatch]:
         """Run ``sql`` and yield its rows batch by batch as the database produces them.
 
-        Closing the iterator early cancels the query and frees its resources.
+        Closing the iterator early cancels the query and frees its resources; past
+        ``timeout`` seconds the query is cancelled and iteration raises ``QueryTimeoutError``.
+        Failures are ``TapError`` subclasses with messages fit for clients.
         """
         ...
 

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from tap_service.adql.catalog import ColumnInfo, TableInfo
+from tap_service.adql.names import bare_name
 from tap_service.felis.tap import (
     TAP_SCHEMA_NAME,
     ColumnRow,
@@ -180,7 +181,7 @@ def read_table_infos(cur: Any) -> list[TableInfo]:
     ).fetchall():
         columns[row[0]].append(
             ColumnInfo(
-                name=row[1],
+                name=bare_name(row[1]),
                 datatype=row[2],
                 arraysize=row[3],
                 xtype=row[4],

@@ -274,9 +274,9 @@ def test_tap_schema_describes_itself() -> None:
     ]
     columns = [r.column_name for r in rows.columns if r.table_name == "TAP_SCHEMA.columns"]
     assert columns == [
-        "table_name", "column_name", "datatype", "arraysize", "xtype", "size", "description",
+        "table_name", "column_name", "datatype", "arraysize", "xtype", '"size"', "description",
         "utype", "unit", "ucd", "indexed", "principal", "std", "column_index",
-    ]
+    ]  # TAP 1.1 publishes the reserved word delimited
     assert all(r.std == 1 for r in rows.columns)
     name = next(r for r in rows.columns if r.column_name == "table_name"
                 and r.table_name == "TAP_SCHEMA.tables")

@@ -33,8 +33,10 @@ class CountingBackend:
         self.produced = 0
         self.finished = False
 
-    def stream(self, sql: str, *, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
-        for batch in self.db.stream(sql, batch_rows=batch_rows):
+    def stream(
+        self, sql: str, *, batch_rows: int = 65536, timeout: float | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        for batch in self.db.stream(sql, batch_rows=batch_rows, timeout=timeout):
             self.produced += 1
             yield batch
         self.finished = True
