@@ -21,6 +21,7 @@ import contextlib
 import logging
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,7 +112,7 @@ class QueryStream:
         self._sql = sql
         self._batch_rows = batch_rows
         self._timeout = timeout
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._cursor: Any = None
         self._reader: pa.RecordBatchReader | None = None
         self._timer: threading.Timer | None = None
@@ -150,6 +151,7 @@ class QueryStream:
                 self._timer.daemon = True
                 self._timer.start()
         try:
+            _check_select(self._cursor, self._sql)
             relation = self._cursor.sql(self._sql)
             if relation is None:
                 raise BackendError("The statement returns no rows")
@@ -230,6 +232,20 @@ class QueryStream:
                 self.close()
 
 
+def _check_select(cur: Any, sql: str) -> None:
+    """Refuse anything but one SELECT, parsed by DuckDB itself (on the query's own cursor:
+    the shared connection must not be used from several threads)."""
+    try:
+        statements = cur.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise BackendError(f"The database cannot parse the query: {_clean(str(exc))}") from exc
+    if len(statements) != 1:
+        raise BackendError("Exactly one SQL statement is allowed")
+    kind = str(statements[0].type).rsplit(".", 1)[-1]
+    if kind not in _QUERY_TYPES:
+        raise BackendError(f"Only SELECT statements may be streamed, not {kind}")
+
+
 def _clean(message: str) -> str:
     """DuckDB messages carry a class prefix and sometimes a LINE marker; keep the substance."""
     first = message.strip().splitlines()[0] if message.strip() else "unknown error"
@@ -256,9 +272,13 @@ class EmbeddedDatabase:
         self._setup = tuple(_temp_macro(s) for s in setup_statements)
         self._max_idle = max_idle_cursors
         self._idle: list[Any] = []
-        self._pool_lock = threading.Lock()
+        # Re-entrant: a dropped stream's __del__ (run by the garbage collector at any
+        # allocation) returns its cursor through this lock, possibly on a thread holding it.
+        self._pool_lock = threading.RLock()
         self._write_lock = threading.RLock()
-        self._active: set[QueryStream] = set()
+        # Weak: a stream its consumer dropped unfinished must be collectable, so that its
+        # __del__ interrupts the query and frees the cursor.
+        self._active: weakref.WeakSet[QueryStream] = weakref.WeakSet()
         self._closed = False
         if read_only:
             if not self.path.exists():
@@ -383,9 +403,9 @@ class EmbeddedDatabase:
 
         Batches come from DuckDB's streaming result, so the first arrives as soon as the plan
         produces it (a filter over a big table streams; an ORDER BY must finish sorting first).
-        Anything but a single SELECT (or WITH … SELECT) is refused before it runs.
+        Anything but a single SELECT (or WITH … SELECT) is refused before it runs (when the
+        first batch is asked for, like every other error of the query).
         """
-        self._check_select(sql)
         stream = QueryStream(self, sql, batch_rows, timeout)
         with self._pool_lock:
             self._active.add(stream)
@@ -409,17 +429,6 @@ class EmbeddedDatabase:
     def _forget(self, stream: QueryStream) -> None:
         with self._pool_lock:
             self._active.discard(stream)
-
-    def _check_select(self, sql: str) -> None:
-        try:
-            statements = self._con.extract_statements(sql)
-        except duckdb.Error as exc:
-            raise BackendError(f"The database cannot parse the query: {_clean(str(exc))}") from exc
-        if len(statements) != 1:
-            raise BackendError("Exactly one SQL statement is allowed")
-        kind = str(statements[0].type).rsplit(".", 1)[-1]
-        if kind not in _QUERY_TYPES:
-            raise BackendError(f"Only SELECT statements may be streamed, not {kind}")
 
     # -- catalog -----------------------------------------------------------------------------
 

@@ -327,3 +327,12 @@ def test_transactions_roll_back_on_error(db: EmbeddedDatabase) -> None:
         failing_change()
     assert _rows(db, 'SELECT count(*) AS n FROM dp02_dc2_catalogs."CcdVisit"') == [{"n": 0}]
     assert _rows(db, 'SELECT count(*) AS n FROM "TAP_SCHEMA"."columns"')[0]["n"] > 0
+
+
+def test_dropping_an_unfinished_stream_frees_its_cursor(db: EmbeddedDatabase) -> None:
+    for _ in range(3):
+        for batch in db.stream("SELECT * FROM range(10000000)", batch_rows=1000):
+            assert batch.num_rows == 1000
+            break  # the loop's stream is dropped unfinished
+    assert db.interrupt_all() == 0
+    assert next(db.stream("SELECT 8 AS x")).column(0)[0].as_py() == 8
