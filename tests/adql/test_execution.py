@@ -47,6 +47,8 @@ SHARED: list[str] = [
     "SELECT COUNT(*) FROM demo.sky WHERE name LIKE 'star%'",
     "SELECT COUNT(*) FROM demo.sky WHERE name NOT LIKE 'S_ar%'",
     "SELECT COUNT(*) FROM demo.sky WHERE name ILIKE 'star%'",
+    "SELECT COUNT(*) FROM demo.sky WHERE name LIKE 'Star\\_%'",
+    "SELECT COUNT(*) FROM demo.sky WHERE name LIKE '%\\%' OR name LIKE 'Qso\\_1%'",
     "SELECT COUNT(*) FROM demo.sky WHERE name NOT ILIKE 'STAR%'",
     "SELECT id, name || '-' || band AS label FROM demo.sky WHERE id < 1000000000000000020",
     "SELECT id, LOWER(name), UPPER(band) FROM demo.sky WHERE id < 1000000000000000020",
@@ -175,6 +177,12 @@ def test_same_rows_on_both_backends(adql: str, duck: Any, maria: Any) -> None:
     for d, m in zip(d_rows, m_rows, strict=True):
         assert len(d) == len(m)
         assert all(_same(x, y) for x, y in zip(d, m, strict=True)), (d, m)
+
+
+def test_backslash_is_literal_in_like_patterns(duck: Any) -> None:
+    """ADQL LIKE has no escape character: 'Star\\_%' needs a backslash after 'Star'."""
+    assert run_duck(duck, "SELECT COUNT(*) FROM demo.sky WHERE name LIKE 'Star\\_%'") == [(0.0,)]
+    assert run_duck(duck, "SELECT COUNT(*) FROM demo.sky WHERE name LIKE 'Star_%'")[0][0] > 0
 
 
 def test_case_sensitive_strings_matter_in_the_data(duck: Any) -> None:

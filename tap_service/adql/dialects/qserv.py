@@ -345,9 +345,14 @@ class QservRenderer(Renderer):
 
     def like(self, c: ast.Like) -> str:
         neg = "NOT " if c.negated else ""
+        pattern = self.expr(c.pattern)
+        if isinstance(c.pattern, ast.StringLiteral):
+            # MySQL's LIKE treats backslash as its default escape character; ADQL has no
+            # escape character, so a backslash in an ADQL pattern is itself (doubled here).
+            pattern = self.string(c.pattern.value.replace("\\", "\\\\"))
         if c.case_insensitive:
-            return f"LOWER({self.expr(c.operand)}) {neg}LIKE LOWER({self.expr(c.pattern)})"
-        return f"{self.expr(c.operand)} {neg}LIKE BINARY {self.expr(c.pattern)}"
+            return f"LOWER({self.expr(c.operand)}) {neg}LIKE LOWER({pattern})"
+        return f"{self.expr(c.operand)} {neg}LIKE BINARY {pattern}"
 
     def cond(self, c: ast.Condition) -> str:
         if isinstance(c, ast.InList) and (
