@@ -29,12 +29,24 @@ from tap_service.votable.fields import Field
 SLICE_ROWS = 65536
 
 
-def _values(column: pa.Array, spec: ColumnSpec) -> pa.Array:
-    """Cell text; NULL becomes empty, and the empty cells are written ``<TD/>`` afterwards."""
+def _values(column: pa.Array, spec: ColumnSpec, null_array: pa.Scalar | None) -> pa.Array:
+    """Cell text; NULL becomes empty, and the empty cells are written ``<TD/>`` afterwards.
+
+    A NULL fixed-size float array is written as NaNs instead: readers (STILTS votlint) reject
+    an empty cell where a fixed number of values is declared.
+    """
     values = text(fit_array(column, spec), spec)
     if spec.kind in ("char", "unicodeChar"):
         values = xml_escape(truncate(values, spec))
-    return values.fill_null(EMPTY) if values.null_count else values
+    if not values.null_count:
+        return values
+    return values.fill_null(null_array if null_array is not None else EMPTY)
+
+
+def _null_array_text(spec: ColumnSpec) -> pa.Scalar | None:
+    if spec.is_array and spec.is_float and spec.shape.count is not None:
+        return pa.scalar(" ".join(["NaN"] * spec.shape.count), pa.string())
+    return None
 
 
 class TableDataWriter:
@@ -61,6 +73,7 @@ class TableDataWriter:
         self._resource_meta = resource_meta
         self._table_name = table_name
         self._joiner = RowJoiner()
+        self._null_arrays = [_null_array_text(spec) for spec in self._specs]
 
     def begin(self) -> bytes:
         return votable_head(
@@ -79,7 +92,8 @@ class TableDataWriter:
                 continue
             parts: list[pa.Array | str] = ["<TR>"]
             for index, spec in enumerate(self._specs):
-                parts += ["<TD>", _values(conform(part.column(index), spec), spec), "</TD>"]
+                column = conform(part.column(index), spec)
+                parts += ["<TD>", _values(column, spec, self._null_arrays[index]), "</TD>"]
             parts.append("</TR>\n")
             rows = bytes(string_buffer(self._joiner.join(parts)))
             # Escaped text never contains "<TD></TD>": this only finds empty cells.  Wrapping

@@ -169,9 +169,9 @@ def random_batch(rows: int, seed: int) -> pa.RecordBatch:
 
     alphabet = list("abcXYZ019 ,;\"'<>&\t\nü€😀")
     words = ["".join(rng.choice(alphabet, size=int(k))) for k in rng.integers(0, 12, rows)]
-    polygons = [
-        None if drop else rng.standard_normal(int(k) * 2).tolist()
-        for k, drop in zip(rng.integers(0, 6, rows), nulls(), strict=True)
+    polygons = [  # valid DALI polygons: 3 to 6 vertices
+        None if drop else rng.uniform(-10, 10, int(k) * 2).tolist()
+        for k, drop in zip(rng.integers(3, 7, rows), nulls(), strict=True)
     ]
     points = [None if drop else rng.standard_normal(2).tolist() for drop in nulls()]
     stamps = rng.integers(0, 4_000_000_000_000_000, rows)

@@ -272,7 +272,7 @@ def test_tabledata_text_forms() -> None:
     assert rows.decode().splitlines() == [
         "<TR><TD>0.1</TD><TD>0.1</TD><TD>T</TD><TD>1.5 -2</TD></TR>",
         "<TR><TD>NaN</TD><TD>+Inf</TD><TD>F</TD><TD>NaN 0</TD></TR>",
-        "<TR><TD>-Inf</TD><TD>1</TD><TD/><TD/></TR>",
+        "<TR><TD>-Inf</TD><TD>1</TD><TD/><TD>NaN NaN</TD></TR>",
         "<TR><TD>1e+22</TD><TD>0.00003</TD><TD>T</TD><TD>1e-7 2</TD></TR>",
     ]
 
