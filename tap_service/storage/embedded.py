@@ -118,6 +118,8 @@ class QueryStream:
         self._timer: threading.Timer | None = None
         self._interrupted = False
         self._timed_out = False
+        self._busy = False
+        """A thread is inside DuckDB with this cursor; only that thread may release it."""
         self._done = False
 
     def __iter__(self) -> Self:
@@ -127,14 +129,24 @@ class QueryStream:
         if self._done:
             raise StopIteration
         reader = self._reader if self._reader is not None else self.start()
+        with self._lock:
+            if self._interrupted:
+                self._release(healthy=False)
+                raise self._cancelled()
+            self._busy = True
         try:
             batch = reader.read_next_batch()
         except StopIteration:
-            self._finish(healthy=True)
+            self._release(healthy=True)
             raise
         except (duckdb.Error, OSError, pa.ArrowException) as exc:
-            self._finish(healthy=False)
+            self._release(healthy=False)
             raise self._translate(exc) from exc
+        finally:
+            self._busy = False
+        if self._interrupted:  # closed from another thread while we were reading
+            self._release(healthy=False)
+            raise self._cancelled()
         return batch
 
     def start(self) -> pa.RecordBatchReader:
@@ -142,10 +154,11 @@ class QueryStream:
         if self._reader is not None:
             return self._reader
         with self._lock:
-            if self._interrupted:
+            if self._done or self._interrupted:
                 self._done = True
-                raise QueryCancelledError("The query was cancelled")
+                raise self._cancelled()
             self._cursor = self._db._take_cursor()
+            self._busy = True
             if self._timeout is not None:
                 self._timer = threading.Timer(self._timeout, self._expire)
                 self._timer.daemon = True
@@ -155,15 +168,20 @@ class QueryStream:
             relation = self._cursor.sql(self._sql)
             if relation is None:
                 raise BackendError("The statement returns no rows")
-            self._reader = relation.to_arrow_reader(self._batch_rows)
+            reader = relation.to_arrow_reader(self._batch_rows)
         except BackendError:
-            self._finish(healthy=False)
+            self._release(healthy=False)
             raise
         except (duckdb.Error, OSError, pa.ArrowException) as exc:
-            self._finish(healthy=False)
+            self._release(healthy=False)
             raise self._translate(exc) from exc
-        assert self._reader is not None
-        return self._reader
+        finally:
+            self._busy = False
+        self._reader = reader
+        if self._interrupted:  # an interrupt may land between cursor and execution: honour it
+            self._release(healthy=False)
+            raise self._cancelled()
+        return reader
 
     @property
     def schema(self) -> pa.Schema:
@@ -173,22 +191,32 @@ class QueryStream:
         """Stop the query at the database's next check (milliseconds); safe from any thread."""
         with self._lock:
             self._interrupted = True
-            cursor = self._cursor
-        if cursor is not None and not self._done:
+            cursor = None if self._done else self._cursor
+        if cursor is not None:
             cursor.interrupt()
 
     def close(self) -> None:
+        """Cancel and release; from another thread, the reading thread releases when it wakes."""
         if self._done:
             return
-        if self._reader is not None:
-            self.interrupt()
-        self._finish(healthy=False)
+        self.interrupt()
+        with self._lock:
+            if self._busy:
+                return
+        self._release(healthy=False)
 
     def _expire(self) -> None:
         self._timed_out = True
         self.interrupt()
 
-    def _finish(self, *, healthy: bool) -> None:
+    def _cancelled(self) -> BackendError | QueryTimeoutError:
+        if self._timed_out:
+            return QueryTimeoutError(
+                f"The query ran longer than {self._timeout:g} s and was cancelled"
+            )
+        return QueryCancelledError("The query was cancelled")
+
+    def _release(self, *, healthy: bool) -> None:
         with self._lock:
             if self._done:
                 return
@@ -204,15 +232,11 @@ class QueryStream:
         self._db._forget(self)
 
     def _translate(self, exc: BaseException) -> BackendError | QueryTimeoutError:
-        if self._timed_out:
-            return QueryTimeoutError(
-                f"The query ran longer than {self._timeout:g} s and was cancelled"
-            )
         message = str(exc)
         if self._interrupted or isinstance(exc, duckdb.InterruptException) or (
             "INTERRUPT" in message
         ):
-            return QueryCancelledError("The query was cancelled")
+            return self._cancelled()
         return BackendError(f"The database could not run the query: {_clean(message)}")
 
     def __enter__(self) -> Self:

@@ -214,7 +214,8 @@ def test_database_errors_become_backend_errors(db: EmbeddedDatabase) -> None:
     assert next(db.stream("SELECT 42 AS x")).column(0)[0].as_py() == 42
 
 
-def test_interrupt_from_another_thread(db: EmbeddedDatabase) -> None:
+@pytest.mark.parametrize("how", ["interrupt", "close"])
+def test_cancel_from_another_thread(db: EmbeddedDatabase, how: str) -> None:
     stream = db.stream(ENDLESS)
     errors: list[BaseException] = []
 
@@ -228,12 +229,13 @@ def test_interrupt_from_another_thread(db: EmbeddedDatabase) -> None:
     worker.start()
     time.sleep(0.3)
     stopped = time.perf_counter()
-    stream.interrupt()
+    getattr(stream, how)()
     worker.join(10)
     assert not worker.is_alive()
     assert time.perf_counter() - stopped < 5
     assert len(errors) == 1
     assert isinstance(errors[0], QueryCancelledError)
+    assert db.interrupt_all() == 0
     assert next(db.stream("SELECT 1 AS x")).num_rows == 1
 
 
