@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tap_service.adql import AdqlError, AdqlUnsupportedError, ast, check, parse, to_sql
+from tap_service.adql.catalog import ColumnInfo, SimpleCatalog, TableInfo
 from tap_service.adql.dialects.embedded import setup_statements
 from tap_service.adql.rewrite import fold_constants, unit_factor
 from tap_service.adql.types import DOUBLE, LONG
@@ -287,3 +288,35 @@ def test_lyonetia_corpus_translates_or_refuses_cleanly() -> None:
             except AdqlError:
                 pass
     assert rendered > 400
+
+
+def test_identifiers_are_quoted_and_escaped(duck: Any) -> None:
+    odd = TableInfo(
+        schema="odd",
+        name="Mixed Case",
+        physical_schema='we"ird`schema',
+        columns=(
+            ColumnInfo(name='Quote"Name', datatype="int"),
+            ColumnInfo(name="back`tick", datatype="int"),
+            ColumnInfo(name="select", datatype="int"),
+        ),
+    )
+    catalog = SimpleCatalog(table_list=(odd,))
+    adql = 'SELECT "Quote""Name", "back`tick", "select" FROM odd."Mixed Case" AS "x y"'
+    checked = check(parse(adql), catalog)
+    assert to_sql(checked, "qserv") == (
+        'SELECT `x y`.`Quote"Name` AS `Quote"Name`, `x y`.`back``tick` AS `back``tick`, '
+        "`x y`.`select` AS `select` FROM `we\"ird``schema`.`Mixed Case` AS `x y`"
+    )
+    sql = to_sql(checked, "embedded")
+    assert sql == (
+        'SELECT "x y"."Quote""Name" AS "Quote""Name", "x y"."back`tick" AS "back`tick", '
+        '"x y"."select" AS "select" FROM "we""ird`schema"."Mixed Case" AS "x y"'
+    )
+    duck.execute('CREATE SCHEMA IF NOT EXISTS "we""ird`schema"')
+    duck.execute(
+        'CREATE OR REPLACE TABLE "we""ird`schema"."Mixed Case" '
+        '("Quote""Name" INTEGER, "back`tick" INTEGER, "select" INTEGER)'
+    )
+    duck.execute('INSERT INTO "we""ird`schema"."Mixed Case" VALUES (1, 2, 3)')
+    assert duck.execute(sql).fetchall() == [(1, 2, 3)]
