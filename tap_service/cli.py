@@ -22,6 +22,15 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     if args.port:
         updates["port"] = args.port
     config = config.model_copy(update=updates)
+    if config.schema_files and config.backend == "embedded":
+        from tap_service.services.catalog import SchemaFileError, publish_schema_files
+
+        try:
+            names = publish_schema_files(config)
+        except SchemaFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"Published {', '.join(names)} from TAP_SCHEMA_FILES")
     app = create_app(config)
     print(f"Serving TAP at http://{config.host}:{config.port}{config.path_prefix}", flush=True)
     uvicorn.run(
