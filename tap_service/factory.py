@@ -12,6 +12,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tap_service import adql
 from tap_service.adql.catalog import UserFunction
 from tap_service.adql.types import ValueType
 from tap_service.config import Config
@@ -73,6 +74,14 @@ class Factory:
         return Availability(
             available=True, note="The service is accepting queries", up_since=self.started
         )
+
+    def warm_up(self) -> None:
+        """Build the parser and read TAP_SCHEMA now; an unavailable database is only logged."""
+        adql.parse("SELECT TOP 1 x FROM t WHERE CONTAINS(POINT(a, b), CIRCLE(1, 2, 3)) = 1")
+        try:
+            _ = self.tap_schema.model
+        except TapError as exc:
+            log.warning("TAP_SCHEMA not read at start-up: %s", exc.message)
 
     def examples_path(self) -> Path:
         return self.config.examples_file or PACKAGE_DATA / "examples.html"

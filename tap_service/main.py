@@ -24,6 +24,8 @@ def create_app(config: Config | None = None, factory: Factory | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Database queries and writers run in worker threads; this bounds how many at once.
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
+        # Pay the one-off costs (grammar tables, TAP_SCHEMA snapshot) before the first client.
+        await anyio.to_thread.run_sync(factory.warm_up)
         yield
         factory.close()
 
