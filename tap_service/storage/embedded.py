@@ -501,9 +501,8 @@ class EmbeddedDatabase:
 
     def _ensure_table(self, cur: Any, schema: str, table: FelisTable, *, replace: bool) -> None:
         existing = _table_columns(cur, schema, table.name)
-        wanted = [(c.name, duckdb_type(c)) for c in table.columns]
         if existing is not None:
-            if existing == wanted and not replace:
+            if existing == _wanted_columns(table) and not replace:
                 return
             if not replace:
                 raise BackendError(
@@ -512,6 +511,18 @@ class EmbeddedDatabase:
                 )
             cur.execute(f"DROP TABLE {qualified(schema, table.name)}")
         cur.execute(create_table_sql(schema, table))
+
+
+def _wanted_columns(table: FelisTable) -> list[tuple[str, str]]:
+    return [(c.name, duckdb_type(c)) for c in table.columns]
+
+
+def table_state(cur: Any, schema: str, table: FelisTable) -> str:
+    """``"absent"``, ``"matches"`` (same column names and types as Felis) or ``"differs"``."""
+    existing = _table_columns(cur, schema, table.name)
+    if existing is None:
+        return "absent"
+    return "matches" if existing == _wanted_columns(table) else "differs"
 
 
 def _table_exists(cur: Any, schema: str, table: str) -> bool:

@@ -30,6 +30,7 @@ from tap_service.storage.embedded import (
     create_table_sql,
     qualified,
     quote,
+    table_state,
 )
 
 _ROW = "__ingest_row"
@@ -112,9 +113,18 @@ def ingest(
                 f"INSERT INTO {target} ({', '.join(quote(n) for n in names)}) "
                 f"SELECT {', '.join(selects)} FROM {quote(_VIEW)} ORDER BY {quote(_ROW)}"
             )
-            present = {
-                t.name for t in schema.tables if _exists(cur, schema.name, t.name)
-            }
+            present = {felis_table.name}
+            for other in schema.tables:
+                state = table_state(cur, schema.name, other) if other is not felis_table else ""
+                if state == "matches":
+                    present.add(other.name)
+                elif state == "differs":
+                    # Publishing this file's description of it would make TAP_SCHEMA lie.
+                    raise IngestError(
+                        f"table {schema.name}.{other.name} exists with other columns than "
+                        f"{Path(felis_schema_path).name} describes; load it from this file "
+                        "first or use the Felis file it was loaded with"
+                    )
             db.publish_in(cur, schema.with_tables(present), create_tables=False)
         finally:
             cur.unregister(_VIEW)

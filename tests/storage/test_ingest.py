@@ -254,3 +254,19 @@ def test_empty_file_and_bad_schema(db: EmbeddedDatabase, schema_path: Path, tmp_
     broken = _write(tmp_path, "broken.yaml", "name: survey\ntables: 3\n")
     with pytest.raises(IngestError, match="Felis"):
         ingest(db, broken, table="survey.Stars", file_path=_write(tmp_path, "s.csv", GOOD_CSV))
+
+
+def test_ingest_refuses_to_misdescribe_other_tables(
+    db: EmbeddedDatabase, schema_path: Path, tmp_path: Path
+) -> None:
+    ingest(db, schema_path, table="survey.Stars", file_path=_write(tmp_path, "s.csv", GOOD_CSV))
+    narrower = schema_path.read_text().replace(
+        "  - name: seen\n    datatype: timestamp\n", ""
+    )
+    other = _write(tmp_path, "narrow.yaml", narrower)
+    before = db.query('SELECT * FROM "TAP_SCHEMA"."columns" ORDER BY 1, 2').to_pylist()
+    with pytest.raises(IngestError, match=r"survey\.Stars exists with other columns"):
+        ingest(db, other, table="survey.Observations",
+               file_path=_write(tmp_path, "o.csv", "starId,flux\n1,2\n"))
+    assert not db.table_exists("survey", "Observations")
+    assert db.query('SELECT * FROM "TAP_SCHEMA"."columns" ORDER BY 1, 2').to_pylist() == before
