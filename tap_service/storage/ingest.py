@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -91,6 +92,27 @@ def ingest(
     else:
         raise IngestError(f"{path.name}: unknown file type (expected .csv or .parquet)")
 
+    try:
+        _load(db, schema, felis_table, staged, describe, replace=replace)
+    except duckdb.Error as exc:
+        raise IngestError(f"the database refused the load: {exc}") from exc
+    return IngestResult(
+        table=f"{schema.name}.{felis_table.name}",
+        rows=staged.num_rows,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _load(
+    db: EmbeddedDatabase,
+    schema: FelisSchema,
+    felis_table: FelisTable,
+    staged: pa.Table,
+    describe: _CsvLines | None,
+    *,
+    replace: bool,
+) -> None:
+    """Validate the staged rows, then swap them (and TAP_SCHEMA) in, in one transaction."""
     target = qualified(schema.name, felis_table.name)
     with db.transaction() as cur:
         cur.register(_VIEW, staged)
@@ -98,6 +120,11 @@ def ingest(
             _validate(cur, felis_table, staged, describe)
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema.name)}")
             exists = _exists(cur, schema.name, felis_table.name)
+            if exists and not replace and table_state(cur, schema.name, felis_table) != "matches":
+                raise IngestError(
+                    f"cannot append: {target} exists with other columns than the Felis file "
+                    "describes"
+                )
             if exists and replace:
                 cur.execute(f"DROP TABLE {target}")
             if not exists or replace:
@@ -122,17 +149,12 @@ def ingest(
                     # Publishing this file's description of it would make TAP_SCHEMA lie.
                     raise IngestError(
                         f"table {schema.name}.{other.name} exists with other columns than "
-                        f"{Path(felis_schema_path).name} describes; load it from this file "
-                        "first or use the Felis file it was loaded with"
+                        "this Felis file describes; reload it from this file first or use "
+                        "the Felis file it was loaded with"
                     )
             db.publish_in(cur, schema.with_tables(present), create_tables=False)
         finally:
             cur.unregister(_VIEW)
-    return IngestResult(
-        table=f"{schema.name}.{felis_table.name}",
-        rows=staged.num_rows,
-        seconds=time.perf_counter() - started,
-    )
 
 
 def _find_table(schema: FelisSchema, name: str) -> FelisTable:

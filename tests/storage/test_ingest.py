@@ -270,3 +270,14 @@ def test_ingest_refuses_to_misdescribe_other_tables(
                file_path=_write(tmp_path, "o.csv", "starId,flux\n1,2\n"))
     assert not db.table_exists("survey", "Observations")
     assert db.query('SELECT * FROM "TAP_SCHEMA"."columns" ORDER BY 1, 2').to_pylist() == before
+
+
+def test_append_needs_matching_columns(
+    db: EmbeddedDatabase, schema_path: Path, tmp_path: Path
+) -> None:
+    with db.transaction() as cur:
+        cur.execute('CREATE SCHEMA survey; CREATE TABLE survey."Stars" (starId BIGINT)')
+    with pytest.raises(IngestError, match="cannot append"):
+        ingest(db, schema_path, table="survey.Stars", replace=False,
+               file_path=_write(tmp_path, "s.csv", "starId\n1\n"))
+    assert db.query('SELECT count(*) AS n FROM survey."Stars"').to_pylist() == [{"n": 0}]
