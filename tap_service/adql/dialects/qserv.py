@@ -20,10 +20,16 @@ definition) rather than ``scisql_s2PtInBox`` (a longitude/latitude rectangle).  
 polygons become an OR of convex parts (then they cannot restrict chunks).
 
 MySQL details: ``||`` is logical OR there, so concatenation is CONCAT; string literals escape
-backslashes; the default collations compare case-insensitively while ADQL string comparison is
-case-sensitive, so ``=``, ``<>``, ``<``, ``LIKE``, ``IN`` on strings compare against a ``BINARY``
-operand (byte-wise, hence case-sensitive); ``/`` between integers would give a 4-decimal
-DECIMAL, so one operand is promoted to DOUBLE.
+backslashes; ``/`` between integers would give a 4-decimal DECIMAL, so one operand is promoted
+to DOUBLE.  MySQL's default collations compare case-insensitively while ADQL string comparison
+is case-sensitive.  The usual cures (``BINARY x``, ``x COLLATE utf8mb4_bin``) are rejected by
+Qserv's parser (``ccontrol/ParseListener.cc`` lists BinaryExpressionAtom and
+CollateExpressionAtom as UNHANDLED), so one operand of ``=``, ``<>``, ``<``, ``LIKE`` and ``IN``
+on strings becomes the binary string ``UNHEX(HEX(x))``: MySQL then compares byte by byte, which
+is case-sensitive, and Qserv parses it as ordinary function calls.  (Known difference: ``_`` in a
+LIKE pattern then matches one byte, not one non-ASCII character.)  The same file lists
+UnaryExpressionAtom as UNHANDLED (a sign is only accepted as part of a numeric literal), so
+``-x`` is written ``(0 - x)``, and TableSourceNested, so right-nested joins are refused.
 """
 
 from __future__ import annotations
@@ -52,6 +58,11 @@ _MATH = {
 }
 
 _FLOATING = frozenset({"float", "double"})
+
+
+def _bytes(sql: str) -> str:
+    """``sql`` as a binary string, so that MySQL compares it byte by byte (case-sensitively)."""
+    return f"UNHEX(HEX({sql}))"
 
 
 def _is_string(e: ast.Expr) -> bool:
@@ -123,6 +134,12 @@ class QservRenderer(Renderer):
                 node,
             )
         if isinstance(node, ast.Join):
+            if isinstance(node.right, ast.Join):
+                fail(
+                    "nested joins in parentheses are not supported by Qserv; write the joins "
+                    "one after the other (a JOIN b ON ... JOIN c ON ...)",
+                    node.right,
+                )
             if node.kind != "INNER":
                 fail(
                     f"{node.kind} OUTER JOIN is not supported by Qserv; use an inner JOIN ... "
@@ -340,7 +357,7 @@ class QservRenderer(Renderer):
             return geo
         left, right = self.expr(c.left), self.expr(c.right)
         if _is_string(c.left) or _is_string(c.right):
-            right = f"BINARY {right}"
+            left = _bytes(left)
         return f"{left} {c.op} {right}"
 
     def like(self, c: ast.Like) -> str:
@@ -352,15 +369,15 @@ class QservRenderer(Renderer):
             pattern = self.string(c.pattern.value.replace("\\", "\\\\"))
         if c.case_insensitive:
             return f"LOWER({self.expr(c.operand)}) {neg}LIKE LOWER({pattern})"
-        return f"{self.expr(c.operand)} {neg}LIKE BINARY {pattern}"
+        return f"{_bytes(self.expr(c.operand))} {neg}LIKE {pattern}"
 
     def cond(self, c: ast.Condition) -> str:
         if isinstance(c, ast.InList) and (
             _is_string(c.operand) or any(_is_string(i) for i in c.items)
         ):
             neg = "NOT " if c.negated else ""
-            items = ", ".join(f"BINARY {self.expr(i)}" for i in c.items)
-            return f"{self.expr(c.operand)} {neg}IN ({items})"
+            items = ", ".join(self.expr(i) for i in c.items)
+            return f"{_bytes(self.expr(c.operand))} {neg}IN ({items})"
         return super().cond(c)
 
     def concat(self, e: ast.BinaryOp) -> str:
@@ -377,6 +394,14 @@ class QservRenderer(Renderer):
         return "CONCAT(" + ", ".join(parts) + ")"
 
     # ------------------------------------------------------------------ numbers
+
+    def expr(self, e: ast.Expr) -> str:
+        if isinstance(e, ast.UnaryOp) and not isinstance(e.operand, ast.NumericLiteral):
+            inner = self.expr(e.operand)
+            if isinstance(e.operand, ast.BinaryOp):
+                inner = f"({inner})"
+            return inner if e.op == "+" else f"(0 - {inner})"
+        return super().expr(e)
 
     def divide(self, e: ast.BinaryOp, left: str, right: str) -> str:
         floating = any(
