@@ -115,25 +115,20 @@ def run_child(response_format: str, rows: int, batch_rows: int) -> dict[str, Any
 def astropy_binary2(rows: int) -> dict[str, Any]:
     """Reference: astropy's own BINARY2 writer on the same kind of rows."""
     from astropy.io.votable.tree import VOTableFile
-    from astropy.table import (
-        MaskedColumn,
-        Table,
-    )
+    from astropy.table import MaskedColumn, Table
 
     batch = make_batch(rows, 0)
     table = Table()
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         mask = column.is_null().to_numpy(zero_copy_only=False)
         if pa.types.is_string(column.type):
-            data = np.array(column.fill_null("").to_pylist(), dtype=object)
+            data = np.array(column.fill_null("").to_pylist(), dtype=str)
+        elif pa.types.is_boolean(column.type):
+            data = column.fill_null(False).to_numpy(zero_copy_only=False)
+        elif pa.types.is_integer(column.type):
+            data = column.fill_null(0).to_numpy()
         else:
-            data = column.fill_null(
-                0
-                if pa.types.is_integer(column.type)
-                else False
-                if pa.types.is_boolean(column.type)
-                else np.nan
-            ).to_numpy()
+            data = column.fill_null(np.nan).to_numpy()
         table[name] = MaskedColumn(data, mask=mask)
     votable = VOTableFile.from_table(table)
     votable.get_first_table().format = "binary2"

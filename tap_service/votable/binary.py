@@ -23,15 +23,12 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tap_service.votable.columns import ColumnSpec, conform, string_buffer, truncate
+from tap_service.votable.columns import ColumnSpec, batch_slices, conform, string_buffer, truncate
 from tap_service.votable.document import Info, votable_head, votable_tail
 from tap_service.votable.fields import Field
 
 Bytes = npt.NDArray[np.uint8]
 
-# Rows per internal slice: keeps the Arrow join below 2 GiB offsets and the temporary
-# matrices in cache-friendly sizes, whatever batch size the database hands over.
-SLICE_ROWS = 65536
 
 _LINE_INPUT = 57  # bytes of input per base64 line of 76 characters
 _LINE_OUTPUT = 76
@@ -441,8 +438,7 @@ class BinaryWriter:
 
     def write_batch(self, batch: pa.RecordBatch) -> bytes:
         out = []
-        for start in range(0, batch.num_rows, SLICE_ROWS):
-            part = batch.slice(start, SLICE_ROWS)
+        for part in batch_slices(batch, len(self._specs)):
             columns = [conform(part.column(index), spec) for index, spec in enumerate(self._specs)]
             records = self._layout.encode(columns)
             out.append(self._base64.feed(records))

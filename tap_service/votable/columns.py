@@ -10,7 +10,7 @@ vectorised with Arrow compute kernels: there is no Python code per cell.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -270,6 +270,27 @@ def xml_escape(column: pa.Array) -> pa.Array:
     if pc.any(pc.match_substring_regex(column, _ILLEGAL_XML_RE2)).as_py():
         column = pc.replace_substring_regex(column, _ILLEGAL_XML_RE2, "\ufffd")
     return column
+
+
+# Work unit inside a batch: bounds the temporaries (and keeps Arrow's 32-bit string offsets far
+# from overflowing) whatever batch size or row width the database produces.
+SLICE_ROWS = 65536
+SLICE_BYTES = 64 << 20
+
+
+def batch_slices(batch: pa.RecordBatch, columns: int) -> Iterator[pa.RecordBatch]:
+    """Split a batch into work units; check that it has one column per Field."""
+    if batch.num_columns != columns:
+        raise ValueError(f"batch has {batch.num_columns} columns, the writer {columns} fields")
+    rows = batch.num_rows
+    if rows == 0:
+        return
+    step = SLICE_ROWS
+    size = batch.get_total_buffer_size()
+    if size > SLICE_BYTES:
+        step = max(1, min(step, rows * SLICE_BYTES // size))
+    for start in range(0, rows, step):
+        yield batch.slice(start, step)
 
 
 class RowJoiner:

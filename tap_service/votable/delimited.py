@@ -27,14 +27,13 @@ from tap_service.votable.columns import (
     EMPTY,
     ColumnSpec,
     RowJoiner,
+    batch_slices,
     conform,
     string_buffer,
     text,
 )
 from tap_service.votable.document import Info
 from tap_service.votable.fields import Field
-
-SLICE_ROWS = 65536
 
 _QUOTE = pa.scalar('"')
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
@@ -106,8 +105,7 @@ class DelimitedWriter:
 
     def write_batch(self, batch: pa.RecordBatch) -> bytes:
         out = []
-        for start in range(0, batch.num_rows, SLICE_ROWS):
-            part = batch.slice(start, SLICE_ROWS)
+        for part in batch_slices(batch, len(self._specs)):
             if not self._specs:
                 out.append(self._newline.encode() * part.num_rows)
                 continue

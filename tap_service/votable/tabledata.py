@@ -16,6 +16,7 @@ from tap_service.votable.columns import (
     EMPTY,
     ColumnSpec,
     RowJoiner,
+    batch_slices,
     conform,
     fit_array,
     string_buffer,
@@ -25,8 +26,6 @@ from tap_service.votable.columns import (
 )
 from tap_service.votable.document import Info, votable_head, votable_tail
 from tap_service.votable.fields import Field
-
-SLICE_ROWS = 65536
 
 
 def _values(column: pa.Array, spec: ColumnSpec, null_array: pa.Scalar | None) -> pa.Array:
@@ -85,8 +84,7 @@ class TableDataWriter:
 
     def write_batch(self, batch: pa.RecordBatch) -> bytes:
         out = []
-        for start in range(0, batch.num_rows, SLICE_ROWS):
-            part = batch.slice(start, SLICE_ROWS)
+        for part in batch_slices(batch, len(self._specs)):
             if not self._specs:
                 out.append(b"<TR></TR>\n" * part.num_rows)
                 continue

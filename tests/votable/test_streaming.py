@@ -172,3 +172,24 @@ def test_writer_state_is_per_response() -> None:
     one = first.begin() + first.write_batch(batch)
     two = second.begin() + second.write_batch(batch)
     assert one + first.end() == two + second.end()
+
+
+def test_wide_rows_are_sliced_by_bytes() -> None:
+    """70 rows of ~1 MB: more than SLICE_BYTES, so the batch is cut into smaller work units."""
+    fields = [Field(name="blob", datatype="char", arraysize="*"), Field(name="n", datatype="int")]
+    big = ["x" * 1_000_000 + str(i) for i in range(70)]
+    batch = pa.record_batch([pa.array(big), pa.array(range(70), pa.int32())], names=["blob", "n"])
+    for response_format in ("votable", "votable/td", "csv"):
+        whole = render(response_format, [batch], fields)
+        assert whole == render(response_format, _split(batch, [1, 77]), fields)
+    records = _stream_bytes(render("votable", [batch], fields))
+    assert len(records) == sum(1 + 4 + len(value) + 4 for value in big)
+    assert records.startswith(b"\0" + struct.pack(">I", len(big[0])) + b"xxx")
+    assert records.endswith(big[-1].encode() + struct.pack(">i", 69))
+
+
+def test_batch_must_match_fields() -> None:
+    writer = make_writer(None, [Field(name="a", datatype="long")])
+    batch = pa.record_batch([pa.array([1]), pa.array([2])], names=["a", "b"])
+    with pytest.raises(ValueError, match="2 columns"):
+        writer.write_batch(batch)
