@@ -210,3 +210,29 @@ def test_missing_lang_and_bad_maxrec_are_usage_errors(tap_url: str) -> None:
         timeout=30,
     )
     assert fmt.status_code == 400
+
+
+def test_large_results_stream_and_small_ones_do_not(tap_url: str) -> None:
+    big = requests.post(
+        f"{tap_url}/sync",
+        data={
+            "LANG": "ADQL",
+            "QUERY": "SELECT forcedSourceId, psfFlux FROM dp02_dc2_catalogs.ForcedSource",
+            "MAXREC": "1000000",
+        },
+        stream=True,
+        timeout=120,
+    )
+    assert big.status_code == 200
+    assert big.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in big.headers
+    first = next(big.iter_content(chunk_size=65536))
+    assert first.startswith(b"<?xml")
+    rest = sum(len(chunk) for chunk in big.iter_content(chunk_size=1 << 20))
+    assert rest > 10_000_000  # 1,000,000 rows follow the first chunk
+    small = requests.post(
+        f"{tap_url}/sync",
+        data={"LANG": "ADQL", "QUERY": f"SELECT TOP 3 objectId FROM {OBJECT}"},
+        timeout=30,
+    )
+    assert int(small.headers["content-length"]) == len(small.content)
