@@ -277,9 +277,27 @@ def _convert(column: FelisColumn, source: pa.DataType) -> str:
         )
     if target == "VARCHAR" and textual:
         return ref
-    if textual:
-        return f"TRY_CAST(trim({ref}) AS {target})"
-    return f"TRY_CAST({ref} AS {target})"
+    if not textual:
+        return f"TRY_CAST({ref} AS {target})"
+    # DuckDB's casts are lenient where a catalog must not be: '1.5' would become the integer
+    # 2, '0x10' 16, and '12:00+02:00' would lose its offset.  Accept only plain forms.
+    pattern = _TEXT_FORMS.get(target)
+    cast = f"TRY_CAST(trim({ref}) AS {target})"
+    if pattern is None:
+        return cast
+    return f"CASE WHEN regexp_full_match(trim({ref}), '{pattern}') THEN {cast} END"
+
+
+_INTEGER_FORM = r"[+-]?[0-9]+"
+_TEXT_FORMS = {
+    "TINYINT": _INTEGER_FORM,
+    "SMALLINT": _INTEGER_FORM,
+    "INTEGER": _INTEGER_FORM,
+    "BIGINT": _INTEGER_FORM,
+    # ISO 8601 date or date-time, UTC: no offset, or Z / +00 / +00:00.
+    "TIMESTAMP": r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]*)?)?)?"
+    r"(Z|[+-]00(:?00)?)?",
+}
 
 
 class _CsvLines:
