@@ -294,7 +294,9 @@ class FelisSchema:
             utype=self.utype,
             schema_index=self.schema_index,
             version=self.version,
-            _ids={k: v for k, v in self._ids.items() if v[0].name in names},
+            # Keep every id: a kept table's foreign key may still name a dropped table's
+            # column, and TAP_SCHEMA rows need to resolve it to leave the key out.
+            _ids=self._ids,
         )
 
 

@@ -293,3 +293,14 @@ def test_unreadable_files_name_the_path(tmp_path: Path) -> None:
     empty.write_text("name: x\ntables: []\n")
     with pytest.raises(FelisError, match="tables"):
         load_felis(empty)
+
+
+def test_restricting_a_schema_drops_keys_to_missing_tables() -> None:
+    demo = load_felis(DEMO)
+    forced_only = demo.with_tables({"ForcedSource"})
+    rows = tap_schema_rows(forced_only)
+    assert [t.table_name for t in rows.tables] == ["dp02_dc2_catalogs.ForcedSource"]
+    assert rows.keys == ()
+    assert rows.key_columns == ()
+    with_object = tap_schema_rows(demo.with_tables({"ForcedSource", "Object"}))
+    assert [k.key_id for k in with_object.keys] == ["Obj_FS"]

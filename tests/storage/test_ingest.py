@@ -290,3 +290,16 @@ def test_append_needs_matching_columns(
         ingest(db, schema_path, table="survey.Stars", replace=False,
                file_path=_write(tmp_path, "s.csv", "starId\n1\n"))
     assert db.query('SELECT count(*) AS n FROM survey."Stars"').to_pylist() == [{"n": 0}]
+
+
+def test_table_whose_key_target_is_not_loaded_yet(
+    db: EmbeddedDatabase, schema_path: Path, tmp_path: Path
+) -> None:
+    ingest(db, schema_path, table="survey.Observations",
+           file_path=_write(tmp_path, "o.csv", "starId,flux\n1,2.5\n"))
+    assert next(t.qualified_name for t in db.catalog_tables()) == "survey.Observations"
+    assert db.query("SELECT count(*) AS n FROM \"TAP_SCHEMA\".\"keys\" "
+                    "WHERE key_id = 'obs_star'").to_pylist() == [{"n": 0}]
+    ingest(db, schema_path, table="survey.Stars", file_path=_write(tmp_path, "s.csv", GOOD_CSV))
+    assert db.query("SELECT count(*) AS n FROM \"TAP_SCHEMA\".\"key_columns\" "
+                    "WHERE key_id = 'obs_star'").to_pylist() == [{"n": 1}]
