@@ -368,9 +368,12 @@ class EmbeddedDatabase:
         try:
             for statement in self._setup:
                 cur.execute(statement)
-        except duckdb.Error:
+        except duckdb.Error as exc:
             cur.close()
-            raise
+            log.error("setup statement failed: %s", exc)
+            raise BackendError(
+                f"The database connection could not be prepared: {_clean(str(exc))}"
+            ) from exc
         return cur
 
     def _return_cursor(self, cur: Any, *, reusable: bool) -> None:

@@ -338,3 +338,21 @@ def test_dropping_an_unfinished_stream_frees_its_cursor(db: EmbeddedDatabase) ->
             break  # the loop's stream is dropped unfinished
     assert db.interrupt_all() == 0
     assert next(db.stream("SELECT 8 AS x")).column(0)[0].as_py() == 8
+
+
+def test_a_failing_setup_statement_is_a_backend_error(tmp_path: Path) -> None:
+    with EmbeddedDatabase(tmp_path, setup_statements=["CREATE MACRO broken(x) AS nope(x"]) as db:
+        with pytest.raises(BackendError, match="could not be prepared"):
+            list(db.stream("SELECT 1 AS x"))
+        with pytest.raises(BackendError):
+            db.catalog_tables()
+
+
+def test_setup_macros_are_temporary(tmp_path: Path) -> None:
+    with EmbeddedDatabase(tmp_path, setup_statements=setup_statements()) as db:
+        assert next(db.stream("SELECT adql_distance(0, 0, 0, 2) AS d")).column(0)[0].as_py() == 2
+        persisted = db.query(
+            "SELECT count(*) AS n FROM duckdb_functions() "
+            "WHERE function_name = 'adql_distance' AND database_name <> 'temp'"
+        ).to_pylist()
+    assert persisted == [{"n": 0}]
