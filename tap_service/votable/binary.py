@@ -1,10 +1,12 @@
 """VOTable BINARY2 (and BINARY) streams built column by column with numpy and Arrow.
 
 A binary record is the concatenation of each field's bytes (BINARY2 first puts one NULL-flag
-bit per field).  Fixed-size fields are written into one ``(rows, width)`` byte matrix per run
-of consecutive fixed fields; variable-size fields (strings, ``*`` arrays) become Arrow binary
-arrays; Arrow's ``binary_join_element_wise`` then interleaves the pieces row by row in C.  When
-every field is fixed-size the matrix itself is the record stream.
+bit per field).  Each run of consecutive fixed-size parts (numbers, booleans, fixed arrays and
+strings, the element counts of variable values) is one numpy structured array per batch, with
+big-endian fields: assigning a column to it swaps the byte order and interleaves in a single
+pass.  Variable-size data (strings, ``*`` arrays) stays in Arrow binary arrays, and Arrow's
+``binary_join_element_wise`` interleaves the pieces row by row in C.  When every field is
+fixed-size the structured array itself is the record stream.
 
 The record stream is base64-encoded in 57-byte groups (76 characters and a newline per line);
 the bytes left over after the last whole group are kept for the next batch, so the encoded
@@ -167,6 +169,8 @@ def _raw_numbers(column: pa.Array) -> npt.NDArray[np.generic]:
     whatever the producer left there; callers overwrite them)."""
     dtype = np.dtype(column.type.to_pandas_dtype())
     values = column.buffers()[1]
+    if values is None:  # an all-NULL array may come without a values buffer
+        return np.zeros(len(column), dtype=dtype)
     return np.frombuffer(
         values, dtype=dtype, count=len(column), offset=column.offset * dtype.itemsize
     )
@@ -294,7 +298,7 @@ class RecordLayout:
     def __init__(self, encoders: Sequence[_Encoder], *, masked: bool) -> None:
         self.encoders = list(encoders)
         self.masked = masked
-        # Each group: ("fixed", structured dtype, [field names]) or ("var", None, []).
+        # Each group: (structured dtype, its part names) or (None, []) for a variable piece.
         self.groups: list[tuple[np.dtype[np.void] | None, list[str]]] = []
         names: list[str] = []
         formats: list[np.dtype[np.generic]] = []
