@@ -30,7 +30,7 @@ demo: install
 	$(VENV)/bin/tap-service demo
 
 lint: install
-	$(VENV)/bin/ruff check tap_service tests benchmarks
+	$(VENV)/bin/ruff check tap_service tests benchmarks tools
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
