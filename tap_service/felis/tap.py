@@ -185,7 +185,6 @@ def _col(
 ) -> dict[str, object]:
     column: dict[str, object] = {
         "name": name,
-        "@id": "",  # filled in by tap_schema_schema
         "datatype": datatype,
         "description": description,
         "nullable": nullable,
@@ -310,7 +309,7 @@ def tap_schema_schema() -> FelisSchema:
     """
     tables: list[dict[str, object]] = []
     for name, description, table_index, columns, primary, fks in _SELF_TABLES:
-        cols = [dict(c, **{"@id": f"#{name}.{c['name']}"}) for c in columns]
+        cols = [{**c, "@id": f"#{name}.{c['name']}"} for c in columns]
         table: dict[str, object] = {
             "name": name,
             "@id": f"#{name}",
