@@ -117,6 +117,10 @@ SHARED: list[str] = [
     "SELECT id, CONTAINS(POINT(ra, dec), CIRCLE(62, -37, 0.1)) AS inside FROM demo.sky "
     "WHERE id < 1000000000000000100",
     "SELECT AREA(CIRCLE(0, 0, 1)) AS a, AREA(BOX(10, 10, 2, 2)) AS b FROM demo.bands",
+    # regions built from columns (footprints from corner columns, cross-matches)
+    "SELECT id FROM demo.sky WHERE CONTAINS(POINT(62.01, -37.02), POLYGON(ra - 0.02, dec - 0.02, "
+    "ra + 0.02, dec - 0.02, ra + 0.02, dec + 0.02, ra - 0.02, dec + 0.02)) = 1",
+    "SELECT id FROM demo.sky WHERE CONTAINS(POINT(62.01, -37.02), CIRCLE(ra, dec, 0.01)) = 1",
     "SELECT a.id, b.id FROM demo.sky AS a JOIN demo.sky AS b ON "
     "CONTAINS(POINT(a.ra, a.dec), CIRCLE(b.ra, b.dec, 0.002)) = 1 WHERE a.id <> b.id AND "
     "CONTAINS(POINT(a.ra, a.dec), CIRCLE(62, -37, 0.02)) = 1 AND "
@@ -408,6 +412,22 @@ def test_distance_ordering_matches_astropy(
     order = np.argsort(sep, kind="stable")[:30]
     assert [int(r[0]) for r in rows] == [int(i) for i in sky["id"][order]]
     assert [r[1] for r in rows] == pytest.approx(sep[order].tolist(), abs=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_polygon_from_columns(
+    backend: str, sky: Any, duck: Any, request: pytest.FixtureRequest
+) -> None:
+    """Every point lies in the small square built around it from its own columns."""
+    got = _run(
+        backend,
+        "SELECT id FROM demo.sky WHERE dec BETWEEN -89 AND 89 AND CONTAINS(POINT(ra, dec), "
+        "POLYGON(ra - 0.1, dec - 0.1, ra + 0.1, dec - 0.1, ra + 0.1, dec + 0.1, "
+        "ra - 0.1, dec + 0.1)) = 1",
+        duck,
+        request,
+    )
+    assert got == _ids(sky, (sky["dec"] >= -89) & (sky["dec"] <= 89))
 
 
 def test_selected_geometry_is_dali_arrays(duck: Any) -> None:
