@@ -356,3 +356,25 @@ def test_setup_macros_are_temporary(tmp_path: Path) -> None:
             "WHERE function_name = 'adql_distance' AND database_name <> 'temp'"
         ).to_pylist()
     assert persisted == [{"n": 0}]
+
+
+def test_mixed_full_reads_and_early_closes_under_threads(db: EmbeddedDatabase) -> None:
+    """Pooled cursors handed back after full reads must stay usable by other threads."""
+
+    def work(k: int) -> int:
+        total = 0
+        for i in range(20):
+            stream = db.stream(f"SELECT range AS v FROM range({1000 + k})", batch_rows=256)
+            if (i + k) % 3 == 0:
+                next(stream)
+                stream.close()
+                continue
+            total += sum(b.num_rows for b in stream)
+        return total
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        totals = list(pool.map(work, range(16)))
+    for k, total in enumerate(totals):
+        full_reads = sum(1 for i in range(20) if (i + k) % 3 != 0)
+        assert total == full_reads * (1000 + k)
+    assert db.interrupt_all() == 0
