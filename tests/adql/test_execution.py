@@ -546,3 +546,12 @@ def test_cone_search_on_a_million_rows_uses_the_prefilter() -> None:
     assert rows == rows_naive > 0
     assert fast * 5 < slow
     assert fast < 50
+
+
+def test_null_coordinates_give_null_geometry(duck: Any) -> None:
+    rows = run_duck(
+        duck,
+        "SELECT POINT(mag, dec) AS p, CIRCLE(ra, dec, mag) AS c FROM demo.sky WHERE mag IS NULL",
+    )
+    assert rows
+    assert all(p is None and c is None for p, c in rows)

@@ -113,6 +113,14 @@ _SIMPLE_MATH = {
 }
 
 
+def _is_number(sql: str) -> bool:
+    try:
+        float(sql)
+    except ValueError:
+        return False
+    return True
+
+
 class EmbeddedRenderer(Renderer):
     dialect = "embedded"
 
@@ -204,16 +212,24 @@ class EmbeddedRenderer(Renderer):
         return self.expr(e)
 
     @staticmethod
+    def null_safe_list(parts: Sequence[str]) -> str:
+        """A DALI array, NULL (not a list of NULLs) when a coordinate is NULL."""
+        text = f"[{', '.join(parts)}]::DOUBLE[]"
+        variable = [p for p in parts if not _is_number(p)]
+        if not variable:
+            return text
+        test = " OR ".join(f"{p} IS NULL" for p in variable)
+        return f"CASE WHEN {test} THEN NULL ELSE {text} END"
+
+    @staticmethod
     def dali_list(values: Sequence[float]) -> str:
         return "[" + ", ".join(fmt_number(v) for v in values) + "]::DOUBLE[]"
 
     def geometry_value(self, e: ast.Expr) -> str:
         if isinstance(e, ast.Point):
-            x, y = self.point_components(e)
-            return f"[{x}, {y}]::DOUBLE[]"
+            return self.null_safe_list(self.point_components(e))
         if isinstance(e, ast.Circle):
-            x, y, r = self.circle_components(e)
-            return f"[{x}, {y}, {r}]::DOUBLE[]"
+            return self.null_safe_list(self.circle_components(e))
         if isinstance(e, ast.Box | ast.Polygon):
             return self.polygon_list(e)
         fail("REGION is not supported; write POINT, CIRCLE, BOX or POLYGON", e)
