@@ -414,12 +414,24 @@ QueryBody: TypeAlias = SelectQuery | SetOperation | Query
 N = TypeVar("N", bound=Node)
 
 
+_TREE_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _tree_fields(cls: type) -> tuple[str, ...]:
+    """Names of the fields that may hold child nodes (cached: the tree walk is hot)."""
+    names = _TREE_FIELDS.get(cls)
+    if names is None:
+        names = tuple(
+            f.name for f in dataclasses.fields(cls) if f.name not in ("pos", "type_", "binding")
+        )
+        _TREE_FIELDS[cls] = names
+    return names
+
+
 def children(node: Node) -> Iterator[Node]:
     """The direct child nodes, in field order (bindings and types are not children)."""
-    for f in dataclasses.fields(node):
-        if f.name in ("pos", "type_", "binding"):
-            continue
-        value = getattr(node, f.name)
+    for name in _tree_fields(type(node)):
+        value = getattr(node, name)
         if isinstance(value, Node):
             yield value
         elif isinstance(value, tuple):
@@ -430,9 +442,11 @@ def children(node: Node) -> Iterator[Node]:
 
 def walk(node: Node) -> Iterator[Node]:
     """Every node of the tree, pre-order."""
-    yield node
-    for child in children(node):
-        yield from walk(child)
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(list(children(current))))
 
 
 def transform(node: N, fn: Callable[[Node], Node]) -> N:
@@ -441,18 +455,16 @@ def transform(node: N, fn: Callable[[Node], Node]) -> N:
     Fields that did not change are shared, so an identity ``fn`` returns the same object.
     """
     changes: dict[str, object] = {}
-    for f in dataclasses.fields(node):
-        if f.name in ("pos", "type_", "binding"):
-            continue
-        value = getattr(node, f.name)
+    for name in _tree_fields(type(node)):
+        value = getattr(node, name)
         if isinstance(value, Node):
             new = transform(value, fn)
             if new is not value:
-                changes[f.name] = new
-        elif isinstance(value, tuple) and any(isinstance(v, Node) for v in value):
+                changes[name] = new
+        elif isinstance(value, tuple) and value and any(isinstance(v, Node) for v in value):
             items = tuple(transform(v, fn) if isinstance(v, Node) else v for v in value)
             if any(a is not b for a, b in zip(items, value, strict=True)):
-                changes[f.name] = items
+                changes[name] = items
     rebuilt = dataclasses.replace(node, **changes) if changes else node  # type: ignore[arg-type]
     result = fn(rebuilt)
     return result  # type: ignore[return-value]
