@@ -48,6 +48,7 @@ from tap_service.adql.dialects.base import (
     geometry_kind,
     predicate_parts,
 )
+from tap_service.adql.rewrite import const_value
 
 _MATH = {
     "ABS": "ABS", "CEILING": "CEILING", "DEGREES": "DEGREES", "EXP": "EXP", "FLOOR": "FLOOR",
@@ -299,6 +300,9 @@ class QservRenderer(Renderer):
     def region_test(
         self, call: ast.FunctionCall, *, positive: bool, comparison: ast.Comparison | None
     ) -> str:
+        near = self._near_neighbour(call)
+        if near is not None:
+            return f"{near[0]} <= {near[1]}" if positive else f"{near[0]} > {near[1]}"
         calls = self._scisql_calls(call)
         if comparison is not None and comparison is self._restrictor:
             return f"{calls[0]} = 1"
@@ -307,6 +311,29 @@ class QservRenderer(Renderer):
         if positive:
             return "(" + " OR ".join(f"{c} = 1" for c in calls) + ")"
         return "(" + " AND ".join(f"{c} <> 1" for c in calls) + ")"
+
+    def _near_neighbour(self, call: ast.FunctionCall) -> tuple[str, str] | None:
+        """A cross-match written the way Qserv plans it: ``scisql_angSep(...) <= r``.
+
+        Qserv recognises near-neighbour joins by ``scisql_angSep`` between the partitioning
+        columns of two tables compared to a constant (user guide, "Find near neighbors");
+        ``scisql_s2PtInCircle`` with column arguments would not be planned as one.
+        """
+        point, region = self._point_region(call)
+        if not (isinstance(point, ast.Point) and isinstance(region, ast.Circle)):
+            return None
+        center, radius = region.center, const_value(region.radius)
+        if radius is None or not isinstance(center, ast.Point):
+            return None
+        cols = [point.x, point.y, center.x, center.y]
+        if not all(isinstance(c, ast.ColumnRef) and c.binding is not None for c in cols):
+            return None
+        ranges = {c.binding.range_name for c in cols if isinstance(c, ast.ColumnRef) and c.binding}
+        if len(ranges) < 2:
+            return None
+        x, y = self.point_components(point)
+        cx, cy = self.point_components(center)
+        return f"scisql_angSep({x}, {y}, {cx}, {cy})", fmt_number(radius)
 
     def _scisql_calls(self, call: ast.FunctionCall) -> list[str]:
         point, region = self._point_region(call)
