@@ -109,6 +109,25 @@ def _adql(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace, config: Config) -> int:
+    from tap_service.worker.tasks import app
+
+    argv = [
+        "worker",
+        "--pool=threads",
+        f"--concurrency={args.concurrency}",
+        f"--queues={config.redis.queue}",
+        f"--loglevel={args.log_level.upper()}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    if args.hostname:
+        argv.append(f"--hostname={args.hostname}")
+    app.worker_main(argv)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tap-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--table", required=True, help="SCHEMA.TABLE as named in the Felis file")
     ingest.add_argument("file", type=Path)
     ingest.set_defaults(run=_ingest)
+
+    worker = commands.add_parser(
+        "worker", help="run async jobs from Redis (Celery worker; TAP_UWS__RUNNER=celery)"
+    )
+    worker.add_argument("--concurrency", type=int, default=4, help="jobs run at once")
+    worker.add_argument("--log-level", default="info")
+    worker.add_argument("--hostname", help="Celery node name (default: celery@HOST)")
+    worker.set_defaults(run=_worker)
 
     translate = commands.add_parser("adql", help="check ADQL and print the backend SQL")
     translate.add_argument("--dialect", choices=("embedded", "qserv"), default="embedded")

@@ -51,6 +51,86 @@ class QservConfig(BaseModel):
     )
 
 
+class UwsConfig(BaseModel):
+    """Async (UWS) jobs: where they are kept, what runs them, how long they live."""
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the job store (MariaDB/PostgreSQL in production); by "
+        "default an SQLite file jobs.sqlite3 under TAP_DATA_DIR.",
+    )
+    runner: Literal["inprocess", "celery"] = Field(
+        default="inprocess",
+        description="What runs jobs: threads of the API process (embedded default) or Celery "
+        "workers fed through Redis (`tap-service worker`).",
+    )
+    result_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where results go: files under TAP_DATA_DIR/results, or an S3 bucket.",
+    )
+    inprocess_threads: int = Field(
+        default=4, gt=0, description="Jobs the in-process runner executes at once."
+    )
+    execution_duration_default: int = Field(
+        default=600, ge=0, description="EXECUTIONDURATION of a new job, in seconds."
+    )
+    execution_duration_max: int = Field(
+        default=3600,
+        gt=0,
+        description="Largest EXECUTIONDURATION a client may set, in seconds (0 asks for this).",
+    )
+    destruction_days: float = Field(
+        default=7.0, gt=0, description="Days after creation when a job and its results are deleted."
+    )
+    destruction_max_days: float = Field(
+        default=30.0, gt=0, description="Latest DESTRUCTION a client may set, in days from now."
+    )
+    wait_max_seconds: float = Field(
+        default=60.0, ge=0, description="Cap on the WAIT blocking of a job document, in seconds."
+    )
+    heartbeat_seconds: float = Field(
+        default=2.0, gt=0, description="How often a running job records that its worker lives."
+    )
+    stale_after_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="An EXECUTING job whose heartbeat is older than this ends in ERROR (its "
+        "worker died); bounds how long a killed worker's job stays EXECUTING.",
+    )
+    sweep_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the API process looks for stale jobs and jobs past destruction.",
+    )
+
+
+class RedisConfig(BaseModel):
+    """The Redis server Celery uses as broker (only with TAP_UWS__RUNNER=celery)."""
+
+    url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL of the broker.")
+    queue: str = Field(default="tap-async", description="Celery queue name for TAP jobs.")
+
+
+class S3Config(BaseModel):
+    """The S3 bucket holding async results (only with TAP_UWS__RESULT_STORE=s3)."""
+
+    endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint (None: AWS); e.g. http://127.0.0.1:9000."
+    )
+    bucket: str = Field(default="tap-results", description="Bucket holding result files.")
+    prefix: str = Field(default="async/", description="Key prefix of result files.")
+    region: str = Field(default="us-east-1", description="Region used for signing.")
+    access_key_id: str | None = Field(
+        default=None, description="Access key (None: boto3's usual credential chain)."
+    )
+    secret_access_key: str | None = Field(
+        default=None, description="Secret key matching access_key_id."
+    )
+    presign_seconds: int = Field(
+        default=3600, gt=0, description="Lifetime of the presigned URLs results redirect to."
+    )
+
+
 class Config(BaseSettings):
     """Everything the service reads from its environment."""
 
@@ -101,6 +181,9 @@ class Config(BaseSettings):
         default_factory=list, description="User-defined ADQL functions (see docs/configuration.md)."
     )
     qserv: QservConfig = Field(default_factory=QservConfig)
+    uws: UwsConfig = Field(default_factory=UwsConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    s3: S3Config = Field(default_factory=S3Config)
     service_title: str = Field(
         default="tap_service demo TAP", description="Title shown in capabilities and pages."
     )

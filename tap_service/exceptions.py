@@ -55,3 +55,21 @@ class QueryTimeoutError(TapError):
     """The query ran longer than the sync limit and was cancelled."""
 
     status_code = 500
+
+
+class JobNotFoundError(TapError):
+    """An async job (or one of its results) that does not exist (UWS: HTTP 404)."""
+
+    status_code = 404
+
+
+class JobPhaseError(TapError):
+    """A UWS action the job's current phase does not allow (HTTP 409 Conflict)."""
+
+    status_code = 409
+
+
+class QueueUnavailableError(BackendUnavailableError):
+    """The job queue (Redis broker) cannot be reached: no job was created (HTTP 503)."""
+
+    status_code = 503

@@ -11,6 +11,7 @@ import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tap_service import adql
 from tap_service.adql.catalog import UserFunction
@@ -21,6 +22,12 @@ from tap_service.services.query import QueryService
 from tap_service.services.tapschema import TapSchemaService
 from tap_service.services.vosi import Availability
 from tap_service.storage.backend import Backend
+
+if TYPE_CHECKING:
+    from tap_service.services.jobs import JobRunner, JobService
+    from tap_service.storage.jobs import JobStore
+    from tap_service.storage.results import ResultStore
+    from tap_service.uws import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,12 @@ class Factory:
         ]
         self._functions = functions
         self._tap_schema: TapSchemaService | None = None
+        self._job_store: JobStore | None = None
+        self._result_store: ResultStore | None = None
+        self._job_queue: JobQueue | None = None
+        self._job_runner: JobRunner | None = None
+        self._sweeper: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def backend(self) -> Backend:
@@ -63,6 +76,78 @@ class Factory:
 
     def query_service(self) -> QueryService:
         return QueryService(self.config, self.backend, self.tap_schema)
+
+    # -- async jobs (UWS) ---------------------------------------------------------------------
+
+    @property
+    def job_store(self) -> JobStore:
+        with self._lock:
+            if self._job_store is None:
+                from tap_service.storage.jobs import JobStore, sqlite_url
+
+                url = self.config.uws.database_url
+                if url is None:
+                    self.config.data_dir.mkdir(parents=True, exist_ok=True)
+                    url = sqlite_url(self.config.data_dir / "jobs.sqlite3")
+                self._job_store = JobStore.from_url(url)
+            return self._job_store
+
+    @property
+    def result_store(self) -> ResultStore:
+        with self._lock:
+            if self._result_store is None:
+                self._result_store = open_result_store(self.config)
+            return self._result_store
+
+    @property
+    def job_runner(self) -> JobRunner:
+        from tap_service.services.jobs import JobRunner
+
+        store, results = self.job_store, self.result_store
+        with self._lock:
+            if self._job_runner is None:
+                self._job_runner = JobRunner(
+                    self.config, store, results, lambda: self.backend, lambda: self.tap_schema
+                )
+            return self._job_runner
+
+    @property
+    def job_queue(self) -> JobQueue:
+        if self._job_queue is None:
+            if self.config.uws.runner == "celery":
+                from tap_service.worker.queue import CeleryJobQueue
+
+                queue: JobQueue = CeleryJobQueue(self.config)
+            else:
+                from tap_service.services.jobs import InProcessJobQueue
+
+                queue = InProcessJobQueue(self.job_runner, self.config.uws.inprocess_threads)
+            with self._lock:
+                if self._job_queue is None:
+                    self._job_queue = queue
+        assert self._job_queue is not None
+        return self._job_queue
+
+    def job_service(self) -> JobService:
+        from tap_service.services.jobs import JobService
+
+        return JobService(self.config, self.job_store, self.job_queue, self.result_store)
+
+    def start_jobs(self) -> None:
+        """API process start-up: recover the in-process runner's jobs, start the sweep."""
+        service = self.job_service()
+        if self.config.uws.runner == "inprocess":
+            service.recover_in_process()
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="uws-sweep", daemon=True)
+        self._sweeper.start()
+
+    def _sweep_loop(self) -> None:
+        interval = self.config.uws.sweep_interval_seconds
+        while not self._stopping.wait(interval):
+            try:
+                self.job_service().sweep()
+            except Exception:
+                log.exception("job sweep failed")
 
     def availability(self) -> Availability:
         try:
@@ -87,6 +172,11 @@ class Factory:
         return self.config.examples_file or PACKAGE_DATA / "examples.html"
 
     def close(self) -> None:
+        self._stopping.set()
+        if self._job_queue is not None:
+            self._job_queue.close()
+        if self._job_store is not None:
+            self._job_store.close()
         backend = self._backend
         close = getattr(backend, "close", None)
         if close is not None:
@@ -114,3 +204,22 @@ def open_backend(config: Config) -> Backend:
             log.exception("cannot open %s", config.catalog_path)
             raise BackendUnavailableError("The catalog database cannot be opened") from exc
     raise BackendUnavailableError(f"The {config.backend} backend is not available yet")
+
+
+def open_result_store(config: Config) -> ResultStore:
+    if config.uws.result_store == "s3":
+        from tap_service.storage.results import S3ResultStore
+
+        s3 = config.s3
+        return S3ResultStore(
+            bucket=s3.bucket,
+            prefix=s3.prefix,
+            endpoint_url=s3.endpoint_url,
+            region=s3.region,
+            access_key_id=s3.access_key_id,
+            secret_access_key=s3.secret_access_key,
+            presign_seconds=s3.presign_seconds,
+        )
+    from tap_service.storage.results import LocalResultStore
+
+    return LocalResultStore(config.data_dir / "results")

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from tap_service import __version__
 from tap_service.config import Config
 from tap_service.factory import Factory
-from tap_service.handlers import errors, tap, vosi
+from tap_service.handlers import errors, tap, uws, vosi
 
 
 def create_app(config: Config | None = None, factory: Factory | None = None) -> FastAPI:
@@ -26,6 +26,7 @@ def create_app(config: Config | None = None, factory: Factory | None = None) -> 
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
         # Pay the one-off costs (grammar tables, TAP_SCHEMA snapshot) before the first client.
         await anyio.to_thread.run_sync(factory.warm_up)
+        await anyio.to_thread.run_sync(factory.start_jobs)
         yield
         factory.close()
 
@@ -42,6 +43,7 @@ def create_app(config: Config | None = None, factory: Factory | None = None) -> 
     errors.install(app)
     app.include_router(tap.router, prefix=prefix)
     app.include_router(vosi.router, prefix=prefix)
+    app.include_router(uws.router, prefix=prefix)
 
     @app.get(prefix or "/", include_in_schema=False)
     async def landing() -> HTMLResponse:

@@ -1,0 +1,1 @@
+"""Celery side of async jobs: the app's configuration, the thin task, the queue that feeds it."""

@@ -1,0 +1,160 @@
+"""Where async results live: files under TAP_DATA_DIR (embedded) or an S3 bucket (boto3).
+
+A result is written once, by the job's runner, from the same byte stream ``/sync`` would send;
+clients then either get the file served or a 303 to a presigned S3 URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tap_service.exceptions import BackendUnavailableError
+from tap_service.uws.model import JobResult
+
+RESULT_ID = "result"
+
+
+@dataclass(frozen=True)
+class ResultLocation:
+    """A file to serve, or a URL to redirect to."""
+
+    path: Path | None = None
+    url: str | None = None
+
+
+class ResultStore(Protocol):
+    def write(
+        self, job_id: str, chunks: Iterable[bytes], *, mime_type: str, extension: str
+    ) -> JobResult: ...
+
+    def locate(self, result: JobResult) -> ResultLocation: ...
+
+    def delete(self, job_id: str) -> None: ...
+
+    def check(self) -> None: ...
+
+
+def _safe_id(job_id: str) -> str:
+    if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
+        raise ValueError(f"not a job id: {job_id!r}")
+    return job_id
+
+
+class LocalResultStore:
+    """``<root>/<job id>/result.<ext>``, written to a temporary name then renamed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(
+        self, job_id: str, chunks: Iterable[bytes], *, mime_type: str, extension: str
+    ) -> JobResult:
+        folder = self.root / _safe_id(job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{RESULT_ID}.{extension}"
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    size += len(chunk)
+            os.replace(tmp, folder / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return JobResult(id=RESULT_ID, key=f"{job_id}/{name}", mime_type=mime_type, size=size)
+
+    def locate(self, result: JobResult) -> ResultLocation:
+        path = (self.root / result.key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise ValueError(f"result key outside the store: {result.key!r}")
+        return ResultLocation(path=path)
+
+    def delete(self, job_id: str) -> None:
+        shutil.rmtree(self.root / _safe_id(job_id), ignore_errors=True)
+
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+
+class S3ResultStore:
+    """Objects ``<prefix><job id>/result.<ext>`` in one bucket; reads are presigned URLs."""
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        presign_seconds: int = 3600,
+    ) -> None:
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        self.bucket = bucket
+        self.prefix = prefix
+        self.presign_seconds = presign_seconds
+        self.client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=BotoConfig(
+                signature_version="s3v4",
+                retries={"max_attempts": 3},
+                connect_timeout=5,
+                read_timeout=60,
+            ),
+        )
+
+    def write(
+        self, job_id: str, chunks: Iterable[bytes], *, mime_type: str, extension: str
+    ) -> JobResult:
+        key = f"{self.prefix}{_safe_id(job_id)}/{RESULT_ID}.{extension}"
+        size = 0
+        # Spooled: small results never touch the disk; boto3 does multipart for large ones.
+        with tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024) as spool:
+            for chunk in chunks:
+                spool.write(chunk)
+                size += len(chunk)
+            spool.seek(0)
+            self.client.upload_fileobj(
+                spool, self.bucket, key, ExtraArgs={"ContentType": mime_type}
+            )
+        return JobResult(id=RESULT_ID, key=key, mime_type=mime_type, size=size)
+
+    def locate(self, result: JobResult) -> ResultLocation:
+        url = self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": result.key},
+            ExpiresIn=self.presign_seconds,
+        )
+        return ResultLocation(url=str(url))
+
+    def delete(self, job_id: str) -> None:
+        prefix = f"{self.prefix}{_safe_id(job_id)}/"
+        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        keys = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
+        if keys:
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            raise BackendUnavailableError(
+                f"The result bucket {self.bucket} cannot be reached"
+            ) from exc
