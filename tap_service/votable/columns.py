@@ -153,14 +153,22 @@ def _to_string(column: pa.Array) -> pa.Array:
 
 
 def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
-    """Cast exactly when possible; fall back to Arrow's unchecked cast (float → int truncates)."""
+    """Cast exactly when possible.
+
+    Floats (and decimals) cast to a declared integer type are truncated, as SQL would.  An
+    integer that does not fit the declared integer type raises (ArrowInvalid, a ValueError):
+    silently wrapping an identifier would be worse than a failed query.
+    """
     if column.type == target:
         return column
-    if pa.types.is_decimal(column.type) and pa.types.is_integer(target):
+    source = column.type
+    if pa.types.is_decimal(source) and pa.types.is_integer(target):
         column = column.cast(pa.float64())
     try:
         return column.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if pa.types.is_integer(source) and pa.types.is_integer(target):
+            raise
         return column.cast(target, safe=False)
 
 
@@ -237,8 +245,8 @@ def truncate(column: pa.Array, spec: ColumnSpec) -> pa.Array:
     limit = spec.shape.count if spec.shape.count is not None else spec.shape.bound
     if limit is None:
         return column
-    lengths = pc.utf8_length(column)
-    if pc.max(lengths).as_py() is None or pc.max(lengths).as_py() <= limit:
+    longest = pc.max(pc.utf8_length(column)).as_py()
+    if longest is None or longest <= limit:
         return column
     return pc.utf8_slice_codeunits(column, 0, limit)
 
@@ -251,7 +259,8 @@ def fit_array(column: pa.Array, spec: ColumnSpec) -> pa.Array:
     lengths = pc.list_value_length(column)
     count, bound = spec.shape.count, spec.shape.bound
     if count is not None:
-        if pc.all(pc.equal(lengths, count)).as_py() is not False:
+        extremes = pc.min_max(lengths).as_py()
+        if extremes["min"] in (None, count) and extremes["max"] in (None, count):
             return column
         fixed = pc.list_slice(column, 0, count, return_fixed_size_list=True)
         return fixed.cast(pa.list_(column.type.value_type))

@@ -149,3 +149,16 @@ def test_fixed_arrays_are_cut_or_padded(response_format: str) -> None:
     assert values[0] == [1.0, 2.0]
     assert values[2] is None or values[2] == [None, None]
     assert values[1] == [4.0, None]  # padded with a NULL (NaN) element
+
+
+def test_integer_overflow_is_an_error_not_a_wrap() -> None:
+    field = Field(name="id", datatype="long")
+    batch = pa.record_batch([pa.array([2**63 + 5], pa.uint64())], names=["id"])
+    with pytest.raises(ValueError, match="overflow|out of bounds|not in range"):
+        render("votable", [batch], [field])
+
+
+def test_float_to_integer_truncates() -> None:
+    field = Field(name="n", datatype="int")
+    column = pa.array([1.9, -2.5, None])
+    assert _round_trip("votable", field, column) == [1, -2, None]
