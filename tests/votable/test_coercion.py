@@ -154,7 +154,7 @@ def test_fixed_arrays_are_cut_or_padded(response_format: str) -> None:
 def test_integer_overflow_is_an_error_not_a_wrap() -> None:
     field = Field(name="id", datatype="long")
     batch = pa.record_batch([pa.array([2**63 + 5], pa.uint64())], names=["id"])
-    with pytest.raises(ValueError, match="overflow|out of bounds|not in range"):
+    with pytest.raises(ValueError, match=r"overflow|out of bounds|not in range"):
         render("votable", [batch], [field])
 
 
