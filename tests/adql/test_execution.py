@@ -555,3 +555,72 @@ def test_null_coordinates_give_null_geometry(duck: Any) -> None:
     )
     assert rows
     assert all(p is None and c is None for p, c in rows)
+
+
+def _boundary(vertices: list[tuple[float, float]], per_edge: int = 800) -> np.ndarray:
+    """Dense samples of the great-circle edges (slerp), as unit vectors."""
+    v = _vec(np.array([a for a, _ in vertices]), np.array([b for _, b in vertices]))
+    out = []
+    for i in range(len(v)):
+        a, b = v[i], v[(i + 1) % len(v)]
+        omega = math.acos(float(np.clip(a @ b, -1, 1)))
+        t = np.linspace(0, 1, per_edge)[:, None]
+        out.append((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / math.sin(omega))
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize(
+    "vertices",
+    [
+        [(10, 10), (14, 10), (14, 12), (10, 12)],
+        [(10, 10), (14, 10), (12, 11), (14, 12), (10, 12)],
+        [(358, -1), (2, -1), (2, 1), (0, 0), (358, 1)],
+    ],
+)
+def test_circle_polygon_intersection_matches_brute_force(
+    vertices: list[tuple[float, float]], sky: Any, duck: Any
+) -> None:
+    r = 0.3
+    coords = ", ".join(f"{a}, {b}" for a, b in vertices)
+    got = {
+        int(row[0])
+        for row in run_duck(
+            duck,
+            f"SELECT id FROM demo.sky WHERE INTERSECTS(CIRCLE(ra, dec, {r}), "
+            f"POLYGON({coords})) = 1",
+        )
+    }
+    # Independent answer: centre inside (ray casting in the gnomonic plane) or the densely
+    # sampled boundary comes within r of the centre.
+    v = _vec(np.array([a for a, _ in vertices]), np.array([b for _, b in vertices]))
+    c = v.sum(axis=0) / np.linalg.norm(v.sum(axis=0))
+    ra0, dec0 = math.degrees(math.atan2(c[1], c[0])) % 360, math.degrees(math.asin(c[2]))
+    x, y, pc = _gnomonic(sky, ra0, dec0)
+    vx, vy, _ = _gnomonic(
+        {"ra": np.array([a for a, _ in vertices]), "dec": np.array([b for _, b in vertices])},
+        ra0,
+        dec0,
+    )
+    inside = (pc > 0) & _crossings(x, y, list(zip(vx.tolist(), vy.tolist(), strict=True)))
+    p = _vec(sky["ra"], sky["dec"])
+    near = pc > math.cos(math.radians(10))
+    dmin = np.full(len(p), np.inf)
+    dmin[near] = np.degrees(np.arccos(np.clip(p[near] @ _boundary(vertices).T, -1, 1))).min(axis=1)
+    expected = inside | (dmin <= r)
+    ambiguous = np.abs(dmin - r) < 2e-3
+    _check(got, expected, ambiguous, sky)
+
+
+def test_polygon_inside_circle(sky: Any, duck: Any) -> None:
+    tri = [(62.0, -37.0), (62.05, -37.0), (62.0, -36.96)]
+    coords = ", ".join(f"{a}, {b}" for a, b in tri)
+    got = {
+        int(row[0])
+        for row in run_duck(
+            duck,
+            f"SELECT id FROM demo.sky WHERE CONTAINS(POLYGON({coords}), CIRCLE(ra, dec, 0.1)) = 1",
+        )
+    }
+    seps = np.stack([_sep(sky, a, b) for a, b in tri])
+    worst = seps.max(axis=0)
+    _check(got, worst <= 0.1, np.abs(worst - 0.1) < 1e-9, sky)

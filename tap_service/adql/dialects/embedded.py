@@ -76,6 +76,39 @@ CREATE OR REPLACE MACRO adql_pt_in_cpoly(ra, dec, v) AS
            'bool_and')
     END
 """,
+    # Unit vector of a position, as a fixed-size array for DuckDB's vector functions.
+    """
+CREATE OR REPLACE MACRO adql_vec(ra, dec) AS
+    [cos(radians(dec)) * cos(radians(ra)), cos(radians(dec)) * sin(radians(ra)),
+     sin(radians(dec))]::DOUBLE[3]
+""",
+    # Whether the great-circle arc a->b passes within the angle whose sine is sin_r of p:
+    # the foot of p on the great circle lies between a and b, and |n.p| <= sin r |n|.
+    """
+CREATE OR REPLACE MACRO adql_arc_near(p, a, b, sin_r) AS
+    array_inner_product(array_cross_product(a, p), array_cross_product(a, b)) >= 0
+    AND array_inner_product(array_cross_product(p, b), array_cross_product(a, b)) >= 0
+    AND pow(array_inner_product(array_cross_product(a, b), p), 2)
+        <= pow(sin_r, 2) * array_inner_product(array_cross_product(a, b),
+                                               array_cross_product(a, b))
+""",
+    # A circle (radius below 90 degrees) and a convex polygon (DALI list) share a point when
+    # the centre is inside, a vertex is inside the circle, or an edge passes within r.
+    """
+CREATE OR REPLACE MACRO adql_circle_meets_cpoly(ra0, dec0, r, v) AS
+    adql_pt_in_cpoly(ra0, dec0, v)
+    OR list_aggregate(list_transform(range(len(v) // 2), lambda i:
+           adql_pt_in_circle(v[2 * i + 1], v[2 * i + 2], ra0, dec0, r)
+           OR adql_arc_near(adql_vec(ra0, dec0), adql_vec(v[2 * i + 1], v[2 * i + 2]),
+                            adql_vec(v[(2 * i + 2) % len(v) + 1], v[(2 * i + 3) % len(v) + 1]),
+                            sin(radians(least(r, 90))))), 'bool_or')
+""",
+    # Every vertex of the polygon inside the circle (a cap below a hemisphere is convex).
+    """
+CREATE OR REPLACE MACRO adql_cpoly_in_circle(v, ra0, dec0, r) AS
+    r < 90 AND list_aggregate(list_transform(range(len(v) // 2), lambda i:
+        adql_pt_in_circle(v[2 * i + 1], v[2 * i + 2], ra0, dec0, r)), 'bool_and')
+""",
     """
 CREATE OR REPLACE MACRO adql_truncate(x, n) AS trunc(x * pow(10, n)) / pow(10, n)
 """,
@@ -280,6 +313,14 @@ class EmbeddedRenderer(Renderer):
             return self.point_in_circle(a, b)
         if ka == "point" and kb == "polygon":
             return self.point_in_polygon(a, b)
+        if ka == "circle" and kb == "polygon" and call.name == "INTERSECTS":
+            return self.circle_meets_polygon(a, b)
+        if ka == "polygon" and kb == "circle" and call.name == "INTERSECTS":
+            return self.circle_meets_polygon(b, a)
+        if ka == "polygon" and kb == "circle":  # CONTAINS(polygon, circle)
+            x, y, r = self.circle_components(b)
+            tests = [f"adql_cpoly_in_circle({v}, {x}, {y}, {r})" for v in self.convex_lists(a)]
+            return "(" + " AND ".join(tests) + ")"
         if ka == "circle" and kb == "circle":
             x1, y1, r1 = self.circle_components(a)
             x2, y2, r2 = self.circle_components(b)
@@ -292,6 +333,20 @@ class EmbeddedRenderer(Renderer):
             "test a POINT against a CIRCLE, BOX or POLYGON, or two CIRCLEs",
             call,
         )
+
+    def convex_lists(self, polygon: ast.Expr) -> list[str]:
+        """DALI lists of the convex parts of a polygon (one list unless it is constant)."""
+        shape = const_polygon(polygon)
+        if shape is None:
+            return [self.polygon_list(polygon)]
+        return [self.dali_list([c for v in part for c in v]) for part in shape.parts]
+
+    def circle_meets_polygon(self, circle: ast.Expr, polygon: ast.Expr) -> str:
+        x, y, r = self.circle_components(circle)
+        tests = [
+            f"adql_circle_meets_cpoly({x}, {y}, {r}, {v})" for v in self.convex_lists(polygon)
+        ]
+        return tests[0] if len(tests) == 1 else "(" + " OR ".join(tests) + ")"
 
     def prefilter(self, point: ast.Expr, cap: sphere.Cap) -> list[str]:
         """Sargable bounds on plain RA/Dec columns (nothing for computed coordinates)."""
