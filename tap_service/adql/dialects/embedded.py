@@ -330,7 +330,8 @@ class EmbeddedRenderer(Renderer):
             return f"({dist} <= {r1} + {r2})"
         fail(
             f"{call.name} of a {ka or 'value'} and a {kb or 'value'} is not supported; "
-            "test a POINT against a CIRCLE, BOX or POLYGON, or two CIRCLEs",
+            "supported are a POINT in any region, two CIRCLEs, a CIRCLE intersecting a "
+            "POLYGON or BOX, and a POLYGON or BOX contained in a CIRCLE",
             call,
         )
 
