@@ -179,6 +179,8 @@ class Renderer:
         offset: int | None,
     ) -> str:
         parts = ["SELECT"]
+        if any(isinstance(i, ast.Star) for i in s.items):
+            names = None  # an unexpanded star (no catalog): positions no longer line up
         if s.quantifier == "DISTINCT":
             parts.append("DISTINCT")
         items: list[str] = []
@@ -260,8 +262,10 @@ class Renderer:
             return text + (f" AS {self.quote(ref.alias.name)}" if ref.alias else "")
         if b.table is None:
             text = self.quote(self.cte_name(ref.name[-1]))
-        else:
+        elif b.table.sql_schema:
             text = self.qualified(b.table.sql_schema, b.table.sql_name)
+        else:
+            text = self.quote(b.table.sql_name)
         return f"{text} AS {self.quote(b.range_name)}"
 
     def join(self, j: ast.Join) -> str:
