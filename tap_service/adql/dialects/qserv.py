@@ -9,12 +9,17 @@ arguments and no OR right after it; outer joins are not supported with near-neig
 queries.  The project design notes add what Qserv's SQL92-based parser does not accept: set
 operations, WITH, OFFSET, CAST, COUNT(DISTINCT ...).
 
-Spatial restriction: Qserv narrows the chunks it scans when exactly one
-``scisql_s2PtIn*(ra, dec, <literals>) = 1`` stands at the top level of WHERE.  So the first
-qualifying ``CONTAINS(POINT(col, col), <constant CIRCLE/BOX/convex POLYGON>) = 1`` conjunct is
-moved first and rendered ``= 1``; every other region test is rendered ``<> 0`` (true) or
-``<> 1`` (false), which Qserv evaluates per row without restricting chunks.  In particular
-``0 = CONTAINS(...)`` must never become a restrictor: the rows it wants lie outside the region.
+Spatial restriction (lsst/qserv ``qana/QservRestrictorPlugin.cc``,
+``extractSingleScisqlAreaFunc``): a function whose name starts with ``scisql_s2Pt`` on either
+side of an ``=`` in the top-level AND of WHERE becomes the chunk restrictor, whatever the other
+side is; with two such terms there is no restriction at all, and a non-literal argument also
+disables it.  So the first qualifying ``CONTAINS(POINT(col, col), <constant CIRCLE/BOX/convex
+POLYGON>) = 1`` conjunct is moved first and rendered ``= 1``; every other region test is
+rendered ``<> 0`` (true) or ``<> 1`` (false), which Qserv evaluates per row without touching
+the restriction.  In particular ``0 = CONTAINS(...)`` must never be written with ``=``: Qserv
+would restrict to the chunks of the region while the rows wanted lie outside it.  A cross-match
+(point and circle centre from two tables, constant radius) becomes ``scisql_angSep(...) <= r``,
+the near-neighbour form Qserv plans (user guide, "Find near neighbors").
 BOX becomes the 4-vertex polygon of ``sphere.box_vertices`` (great-circle edges, ADQL's
 definition) rather than ``scisql_s2PtInBox`` (a longitude/latitude rectangle).  Non-convex
 polygons become an OR of convex parts (then they cannot restrict chunks).
@@ -30,6 +35,8 @@ is case-sensitive, and Qserv parses it as ordinary function calls.  (Known diffe
 LIKE pattern then matches one byte, not one non-ASCII character.)  The same file lists
 UnaryExpressionAtom as UNHANDLED (a sign is only accepted as part of a numeric literal), so
 ``-x`` is written ``(0 - x)``, and TableSourceNested, so right-nested joins are refused.
+NATURAL JOIN parses in Qserv but is refused here: physical chunk tables carry columns that
+TAP_SCHEMA does not show (``chunkId``, ``subChunkId``), and NATURAL would join on them too.
 """
 
 from __future__ import annotations
