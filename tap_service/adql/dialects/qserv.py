@@ -156,7 +156,8 @@ class QservRenderer(Renderer):
                 )
             if node.natural:
                 fail(
-                    "NATURAL JOIN is not supported by Qserv; write JOIN ... ON a.col = b.col",
+                    "NATURAL JOIN is not supported by Qserv; write JOIN ... USING (col) or "
+                    "JOIN ... ON a.col = b.col",
                     node,
                 )
         if isinstance(node, ast.Cast):
