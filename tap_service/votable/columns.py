@@ -271,11 +271,13 @@ def fit_array(column: pa.Array, spec: ColumnSpec) -> pa.Array:
 
 
 def xml_escape(column: pa.Array) -> pa.Array:
-    """Escape ``& < >`` and replace characters illegal in XML 1.0 (with U+FFFD)."""
-    if pc.any(pc.match_substring_regex(column, "[&<>]")).as_py():
+    """Escape ``& < >`` and CR, and replace characters illegal in XML 1.0 (with U+FFFD)."""
+    if pc.any(pc.match_substring_regex(column, "[&<>\r]")).as_py():
         column = pc.replace_substring(column, "&", "&amp;")
         column = pc.replace_substring(column, "<", "&lt;")
         column = pc.replace_substring(column, ">", "&gt;")
+        # XML parsers turn a literal CR (and CRLF) into LF; a reference keeps it.
+        column = pc.replace_substring(column, "\r", "&#13;")
     if pc.any(pc.match_substring_regex(column, _ILLEGAL_XML_RE2)).as_py():
         column = pc.replace_substring_regex(column, _ILLEGAL_XML_RE2, "\ufffd")
     return column

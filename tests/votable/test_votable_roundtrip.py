@@ -297,3 +297,12 @@ def test_pyvo_reads_the_default_format() -> None:
     assert table["label"][0] == "Ærø 😀"
     assert table["obs_time"][0] == "2023-05-17T12:34:56.789"
     assert list(table["pt"][0]) == [10.0, -20.5]
+
+
+def test_tabledata_keeps_carriage_returns() -> None:
+    fields = [Field(name="s", datatype="char", arraysize="*")]
+    batch = pa.record_batch([pa.array(["a\r\nb", "c\rd", "e\nf"])], names=["s"])
+    document = render("votable/td", [batch], fields)
+    assert b"<TD>a&#13;\nb</TD>" in document
+    table = parse_votable(document).get_first_table().array
+    assert list(table["s"]) == ["a\r\nb", "c\rd", "e\nf"]
