@@ -126,14 +126,6 @@ def _pad_rows(
     return out
 
 
-def _utf16_prefix(value: str, units: int) -> bytes:
-    """At most ``units`` UTF-16 code units, never ending inside a surrogate pair."""
-    encoded = value.encode("utf-16-be")[: 2 * units]
-    if len(encoded) >= 2 and 0xD8 <= encoded[-2] <= 0xDB:
-        encoded = encoded[:-2]
-    return encoded
-
-
 def _drop_split_surrogates(matrix: npt.NDArray[np.generic]) -> None:
     """Zero a high surrogate left in the last unit of a fixed-size UTF-16 value by truncation,
     which would make the whole value undecodable."""
@@ -275,13 +267,6 @@ class _Encoder:
                 pc.binary_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
             )
             units = units + np.diff(per_byte[char_offsets])
-        bound = spec.shape.bound
-        if bound is not None and len(units) and int(units.max()) > bound:
-            # Characters outside the BMP take two units, so the character-based truncation
-            # above can still exceed the bound (rare: redo this column in Python).
-            rows = [_utf16_prefix(value, bound) for value in column.to_pylist()]
-            data = np.frombuffer(b"".join(rows), dtype=np.uint8)
-            units = np.array([len(row) // 2 for row in rows], dtype=np.int64)
         offsets = _offsets_from_lengths(units * 2)
         if spec.shape.count is not None:
             matrix = _pad_rows(data, offsets, spec.shape.count * 2, 0)

@@ -241,14 +241,35 @@ def text(column: pa.Array, spec: ColumnSpec, *, booleans: pa.Array = BOOLEAN_LET
 
 
 def truncate(column: pa.Array, spec: ColumnSpec) -> pa.Array:
-    """Cut strings to the declared maximum length (fixed ``n`` or bounded ``n*``)."""
+    """Cut strings to the declared maximum length (fixed ``n`` or bounded ``n*``).
+
+    unicodeChar lengths count UTF-16 code units, so a character outside the BMP counts twice
+    and is dropped whole when it would not fit.
+    """
     limit = spec.shape.count if spec.shape.count is not None else spec.shape.bound
     if limit is None:
         return column
     longest = pc.max(pc.utf8_length(column)).as_py()
-    if longest is None or longest <= limit:
+    if longest is None or (longest <= limit and spec.kind == "char"):
+        return column
+    if spec.kind == "unicodeChar" and bool(
+        np.any(np.frombuffer(string_buffer(column), np.uint8) >= 0xF0)
+    ):
+        return pa.array(
+            [None if value is None else utf16_prefix(value, limit) for value in column.to_pylist()],
+            pa.string(),
+        )
+    if longest <= limit:
         return column
     return pc.utf8_slice_codeunits(column, 0, limit)
+
+
+def utf16_prefix(value: str, units: int) -> str:
+    """The longest prefix of ``value`` that fits in ``units`` UTF-16 code units."""
+    encoded = value.encode("utf-16-be")[: 2 * units]
+    if len(encoded) >= 2 and 0xD8 <= encoded[-2] <= 0xDB:  # a pair cut in half
+        encoded = encoded[:-2]
+    return encoded.decode("utf-16-be")
 
 
 def fit_array(column: pa.Array, spec: ColumnSpec) -> pa.Array:
