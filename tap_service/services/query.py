@@ -103,7 +103,9 @@ class QueryService:
         maxrec = self._maxrec(request.maxrec)
         checked = self.check(text)
         try:
-            sql = adql.to_sql(checked, self._backend.dialect)
+            sql = adql.to_sql(
+                checked, self._backend.dialect, functions=tuple(self._tap_schema.model.functions())
+            )
         except adql.AdqlError as exc:
             raise _query_error(exc) from exc
         infos = [

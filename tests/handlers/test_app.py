@@ -11,7 +11,7 @@ from astropy.io.votable import parse_single_table
 from fastapi.testclient import TestClient
 
 from tap_service.adql.dialects.embedded import setup_statements
-from tap_service.config import Config
+from tap_service.config import Config, UserFunctionConfig
 from tap_service.main import create_app
 from tap_service.services.demo_catalog import build_demo_catalog
 from tap_service.storage.embedded import EmbeddedDatabase
@@ -29,7 +29,20 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data_dir = tmp_path_factory.mktemp("app")
     with EmbeddedDatabase(data_dir, setup_statements=setup_statements()) as db:
         build_demo_catalog(db, n_objects=2000, n_forced_per_object=3, seed=5)
-    config = Config(data_dir=data_dir, maxrec_default=50, maxrec_limit=1000)
+    config = Config(
+        data_dir=data_dir,
+        maxrec_default=50,
+        maxrec_limit=1000,
+        user_functions=[
+            UserFunctionConfig(
+                name="ivo_string_length",
+                signature="ivo_string_length(s VARCHAR) -> INTEGER",
+                returns="int",
+                description="Number of characters of a string.",
+                sql={"embedded": "length"},
+            )
+        ],
+    )
     with TestClient(create_app(config)) as test_client:
         yield test_client
 
@@ -153,3 +166,21 @@ def test_query_length_limit(client: TestClient) -> None:
     status, body, _ = sync(client, LANG="ADQL", QUERY="SELECT " + "1+" * 60_000 + "1 FROM x")
     assert status == 400
     assert b"limit" in body
+
+
+def test_configured_user_function_is_declared_and_runs(client: TestClient) -> None:
+    capabilities = client.get(f"{BASE}/capabilities").text
+    assert "features-udf" in capabilities
+    assert "ivo_string_length(s VARCHAR) -&gt; INTEGER" in capabilities
+    status, body, _ = sync(
+        client, LANG="ADQL",
+        QUERY="SELECT TOP 1 band, ivo_string_length(band) AS n FROM dp02_dc2_catalogs.CcdVisit",
+    )  # fmt: skip
+    assert status == 200, body[:400]
+    row = parse_single_table(io.BytesIO(body)).array[0]
+    assert int(row["n"]) == len(str(row["band"]))
+    status, body, _ = sync(
+        client, LANG="ADQL", QUERY="SELECT ivo_no_such_function(1) FROM dp02_dc2_catalogs.CcdVisit"
+    )
+    assert status == 400
+    assert b"ivo_no_such_function" in body
