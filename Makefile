@@ -45,6 +45,7 @@ bench: install
 	$(PY) benchmarks/bench_adql.py
 	$(PY) benchmarks/bench_sync.py
 	$(PY) benchmarks/bench_writers.py
+	$(PY) benchmarks/bench_async.py
 
 clean:
 	rm -rf .venv .tools data test-artifacts .pytest_cache .mypy_cache .ruff_cache

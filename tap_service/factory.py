@@ -135,9 +135,12 @@ class Factory:
 
     def start_jobs(self) -> None:
         """API process start-up: recover the in-process runner's jobs, start the sweep."""
-        service = self.job_service()
-        if self.config.uws.runner == "inprocess":
-            service.recover_in_process()
+        try:
+            service = self.job_service()
+            if self.config.uws.runner == "inprocess":
+                service.recover_in_process()
+        except Exception:  # /sync and VOSI must serve even if jobs cannot
+            log.exception("async jobs not available at start-up; the sweep will retry")
         self._sweeper = threading.Thread(target=self._sweep_loop, name="uws-sweep", daemon=True)
         self._sweeper.start()
 
