@@ -52,13 +52,16 @@ class _TrackedStream:
     def __init__(self, inner: Iterator[pa.RecordBatch]) -> None:
         self.inner = inner
         self.error: BaseException | None = None
+        self.rows = 0
 
     def __iter__(self) -> _TrackedStream:
         return self
 
     def __next__(self) -> pa.RecordBatch:
         try:
-            return next(self.inner)
+            batch = next(self.inner)
+            self.rows += batch.num_rows
+            return batch
         except StopIteration:
             raise
         except BaseException as exc:
@@ -106,6 +109,11 @@ class _TrackingBackend:
             streams = list(self.streams)
         for stream in streams:
             stream.interrupt()
+
+    @property
+    def rows(self) -> int:
+        """Rows the database has handed over so far (the job's progress)."""
+        return sum(s.rows for s in self.streams)
 
     @property
     def error(self) -> BaseException | None:
@@ -202,7 +210,7 @@ class JobRunner:
                     tracker.interrupt()
                     return
                 if elapsed - last_beat >= beat:
-                    self._store.heartbeat(job_id)
+                    self._store.heartbeat(job_id, progress=f"{tracker.rows} rows read")
                     last_beat = elapsed
             except Exception:  # noqa: BLE001 - the store may blink; keep watching
                 log.warning("job %s: watchdog could not reach the job store", job_id)
@@ -234,7 +242,7 @@ class JobRunner:
             self._store.mark_error(job.id, message, _error_type(failure))
             return self._store.phase(job.id) or Phase.ERROR
         assert result is not None
-        if not self._store.mark_completed(job.id, [result]):
+        if not self._store.mark_completed(job.id, [result], progress=f"{tracker.rows} rows read"):
             # Aborted (or destroyed) while the last bytes were written: keep nothing.
             self._results.delete(job.id)
             return self._store.phase(job.id) or Phase.ABORTED

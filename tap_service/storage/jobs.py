@@ -237,13 +237,16 @@ class JobStore:
         with self.engine.begin() as con:
             con.execute(stmt)
 
-    def mark_completed(self, job_id: str, results: Sequence[JobResult]) -> bool:
+    def mark_completed(
+        self, job_id: str, results: Sequence[JobResult], progress: str | None = None
+    ) -> bool:
         encoded = json.dumps(
             [{"id": r.id, "key": r.key, "mime_type": r.mime_type, "size": r.size} for r in results]
         )
-        return self._update(
-            job_id, Phase.COMPLETED, {"end_time": _naive(utcnow()), "results": encoded}
-        )
+        values: dict[str, Any] = {"end_time": _naive(utcnow()), "results": encoded}
+        if progress is not None:
+            values["progress"] = progress[:255]
+        return self._update(job_id, Phase.COMPLETED, values)
 
     def mark_error(
         self, job_id: str, message: str, error_type: ErrorType = ErrorType.FATAL

@@ -90,6 +90,7 @@ def test_run_to_completion_and_fetch_result(client: TestClient) -> None:
     assert job.attrib["version"] == "1.1"
     assert job.findtext("uws:runId", namespaces=NS) == "my-run"
     assert job.find("uws:startTime", NS).text  # type: ignore[union-attr]
+    assert job.findtext("uws:jobInfo/progress", namespaces=NS) == "7 rows read"
     params = {p.attrib["id"]: p.text for p in job.iterfind("uws:parameters/uws:parameter", NS)}
     assert params["LANG"] == "ADQL"
     assert "PHASE" not in params
