@@ -153,7 +153,7 @@ def main() -> None:
             celery_env = {
                 "TAP_UWS__RUNNER": "celery",
                 "TAP_UWS__RESULT_STORE": "s3",
-                "TAP_UWS__DATABASE_URL": mariadb_jobs_url(),
+                "TAP_UWS__DATABASE_URL": mariadb_jobs_url("tap_bench_jobs"),
                 "TAP_REDIS__URL": broker,
                 "TAP_REDIS__QUEUE": "tap-async-bench",
                 "TAP_S3__ENDPOINT_URL": moto.url,

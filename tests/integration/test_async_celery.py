@@ -114,7 +114,7 @@ def stack(
 ) -> Iterator[Stack]:
     broker = redis_url(9)
     redis.Redis.from_url(broker).flushdb()
-    db_url = mariadb_jobs_url()
+    db_url = mariadb_jobs_url("tap_test_jobs_celery")
     s3 = boto3.client(
         "s3", endpoint_url=moto_s3.url, region_name="us-east-1",
         aws_access_key_id="test", aws_secret_access_key="test",
@@ -194,18 +194,41 @@ def test_pyvo_against_celery_and_s3(stack: Stack, objects: dict[str, list[float]
     assert [int(x) for x in job.fetch_result().to_table()["objectId"]] == objects["objectId"][:3]
 
 
-def test_twenty_concurrent_jobs_survive_an_api_restart(
-    stack: Stack, objects: dict[str, list[float]]
-) -> None:
-    limits = [10.0 + 15.0 * i for i in range(20)]
-    expected = {lim: sum(1 for ra in objects["ra"] if ra < lim) for lim in limits}
-    queries = {lim: f"SELECT COUNT(*) AS n FROM {OBJECT} WHERE coord_ra < {lim}" for lim in limits}
+def test_twenty_concurrent_jobs_survive_an_api_restart(stack: Stack, demo_data_dir: Path) -> None:
+    limits = [52.0 + 1.0 * i for i in range(20)]
+    join = (
+        '"dp02_dc2_catalogs"."ForcedSource" AS f JOIN "dp02_dc2_catalogs"."Object" AS o '
+        "ON f.objectId = o.objectId"
+    )
+    con = duckdb.connect(str(demo_data_dir / "catalog.duckdb"), read_only=True)
+    try:
+        expected = {
+            lim: int(con.execute(f"SELECT COUNT(*) FROM {join} WHERE o.coord_ra < ?", [lim])
+                     .fetchone()[0])  # type: ignore[index]
+            for lim in limits
+        }  # fmt: skip
+    finally:
+        con.close()
+    queries = {
+        lim: "SELECT COUNT(*) AS n FROM dp02_dc2_catalogs.ForcedSource AS f "
+        "JOIN dp02_dc2_catalogs.Object AS o ON f.objectId = o.objectId "
+        f"WHERE o.coord_ra < {lim}"
+        for lim in limits
+    }
     base = stack.url
     with ThreadPoolExecutor(20) as pool:
         ids = list(
             pool.map(lambda lim: create(base, LANG="ADQL", QUERY=queries[lim], PHASE="RUN"),
                      limits)
         )  # fmt: skip
+    engine = sa.create_engine(stack.db_url)
+    with engine.connect() as con_db:
+        phases = dict(
+            con_db.execute(sa.text("SELECT id, phase FROM tap_uws_job")).all()  # type: ignore[arg-type]
+        )
+    engine.dispose()
+    in_flight = [i for i in ids if phases[i] in ("QUEUED", "EXECUTING")]
+    print(f"at the API restart, {len(in_flight)} of 20 jobs were QUEUED or EXECUTING")
     stack.stop_api()  # in the middle: jobs are queued or running in the worker
     stack.start_api()
     base = stack.url
@@ -218,6 +241,7 @@ def test_twenty_concurrent_jobs_survive_an_api_restart(
         assert body.status_code == 200
         n = parse_single_table(io.BytesIO(body.content)).array["n"][0]
         assert int(n) == expected[lim], (job_id, lim)
+    assert in_flight, "every job had finished before the restart: the test proved nothing"
     # A second restart: the finished jobs are all still listed, with their phases and results.
     stack.stop_api()
     stack.start_api()
@@ -239,18 +263,21 @@ def test_abort_stops_the_query_in_the_worker(stack: Stack) -> None:
     assert stack.worker is not None
     pid = stack.worker.pid
     before = _cpu_seconds(pid)
-    time.sleep(1.0)
+    time.sleep(1.5)
     busy = _cpu_seconds(pid) - before
-    assert busy > 0.5, f"the worker is not running the query ({busy:.2f} s CPU in 1 s)"
+    # DuckDB uses every core it may; other test suites on this machine may take some.
+    assert busy > 0.3, f"the worker is not running the query ({busy:.2f} s CPU in 1.5 s)"
     aborted_at = time.monotonic()
     r = requests.post(f"{base}/async/{job_id}/phase", data={"PHASE": "ABORT"}, timeout=30)
     assert r.status_code == 200  # followed the 303 to the job
     assert phase(base, job_id) == "ABORTED"
     time.sleep(1.0)  # the worker's watchdog polls every 0.25 s
     before = _cpu_seconds(pid)
-    time.sleep(1.0)
+    time.sleep(1.5)
     idle = _cpu_seconds(pid) - before
-    assert idle < 0.2, f"the query still burns CPU after ABORT ({idle:.2f} s in 1 s)"
+    assert idle < min(0.2, busy / 3), (
+        f"the query still burns CPU after ABORT ({idle:.2f} s in 1.5 s, {busy:.2f} s before)"
+    )
     assert time.monotonic() - aborted_at < 5
 
 
@@ -268,7 +295,7 @@ def test_killed_worker_job_ends_in_error_within_bound(stack: Stack) -> None:
     assert "worker running this job stopped" in (
         doc.findtext("uws:errorSummary/uws:message", namespaces=NS) or ""
     )
-    stack.start_worker()  # the redelivered message must not resurrect the job
+    stack.start_worker()  # a new worker does not take the dead job up again
     time.sleep(2)
     assert phase(base, job_id) == "ERROR"
 
