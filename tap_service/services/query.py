@@ -21,7 +21,7 @@ from tap_service.config import Config
 from tap_service.exceptions import BackendError, QueryError, TapError, UsageError
 from tap_service.services.tapschema import TapSchemaService
 from tap_service.storage.backend import Backend
-from tap_service.votable import Info, ResultWriter, UnknownFormatError, make_writer
+from tap_service.votable import FieldError, Info, ResultWriter, UnknownFormatError, make_writer
 from tap_service.votable.fields import Field
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,8 @@ class QueryService:
             )
         except UnknownFormatError as exc:
             raise UsageError(str(exc)) from exc
+        except FieldError as exc:
+            raise UsageError(f"The result cannot be written in this format: {exc}") from exc
         return PreparedQuery(checked=checked, sql=sql, maxrec=maxrec, writer=writer)
 
     def check(self, text: str) -> CheckedQuery:
