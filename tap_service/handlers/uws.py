@@ -72,7 +72,7 @@ async def get_job(job_id: str, request: Request, factory: FactoryDep) -> Respons
             raise UsageError(f"WAIT must be a number of seconds, not {wait!r}") from None
         if seconds < 0:
             seconds = factory.config.uws.wait_max_seconds
-        job = await run_in_threadpool(service.wait, job_id, seconds, params.get("PHASE"))
+        job = await service.wait(job_id, seconds, params.get("PHASE"))
     else:
         job = await run_in_threadpool(service.get, job_id)
     return Response(job_document(job, f"{_jobs_url(request)}/{job.id}"), media_type=XML)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio.to_thread
 import pyarrow as pa
 
 from tap_service.config import Config
@@ -543,9 +545,13 @@ class JobService:
         for job_id in self._store.ids_in_phase(Phase.QUEUED):
             self._queue.enqueue(job_id)
 
-    def wait(self, job_id: str, timeout: float, phase: str | None) -> Job:
-        """UWS 1.1 blocking: return when the phase changes (or leaves ``phase``), or at timeout."""
-        job = self.get(job_id)
+    async def wait(self, job_id: str, timeout: float, phase: str | None) -> Job:
+        """UWS 1.1 blocking: return when the phase changes (or leaves ``phase``), or at timeout.
+
+        Asynchronous, so that waiting clients hold no worker thread (each poll borrows one for a
+        primary-key read); polls start at 5 ms and back off to 100 ms.
+        """
+        job = await anyio.to_thread.run_sync(self.get, job_id)
         start_phase = job.phase
         if phase:
             try:
@@ -562,16 +568,14 @@ class JobService:
             Phase.SUSPENDED,
         ):
             return job
-        import time
-
         deadline = time.monotonic() + min(timeout, self._config.uws.wait_max_seconds)
         delay = 0.005
         while time.monotonic() < deadline:
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            await anyio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 0.1)
-            current = self._store.phase(job_id)
+            current = await anyio.to_thread.run_sync(self._store.phase, job_id)
             if current is None:
                 raise JobNotFoundError(f"There is no job {job_id}")
             if current is not start_phase:
                 break
-        return self.get(job_id)
+        return await anyio.to_thread.run_sync(self.get, job_id)

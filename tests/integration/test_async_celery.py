@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from tests.fixtures.services import (
     redis_url,
 )
 from tests.integration.conftest import RunningService, start_service, stop_service
+from tests.integration.test_taplint import run_taplint
 
 NS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0", "xlink": "http://www.w3.org/1999/xlink"}
 OBJECT = "dp02_dc2_catalogs.Object"
@@ -192,6 +194,16 @@ def test_pyvo_against_celery_and_s3(stack: Stack, objects: dict[str, list[float]
     assert redirect.headers["location"].startswith(stack.env["TAP_S3__ENDPOINT_URL"])
     assert "X-Amz-Signature" in redirect.headers["location"]
     assert [int(x) for x in job.fetch_result().to_table()["objectId"]] == objects["objectId"][:3]
+
+
+def test_taplint_async_stages_on_celery(stack: Stack, artifacts: Path) -> None:
+    report = artifacts / "taplint-async-celery.txt"
+    output, counts = run_taplint(stack.url, "QAS UWS", report)
+    problems = [line for line in output.splitlines() if re.match(r"^[EFW]-", line)]
+    summary = f"taplint: {counts}; report in {report}\n" + "\n".join(problems[:60])
+    assert counts["errors"] == 0, summary
+    assert counts["failures"] == 0, summary
+    assert re.search(r"S-QAS-QNUM-\d+ Successful/submitted TAP queries: (\d+)/\1", output), summary
 
 
 def test_twenty_concurrent_jobs_survive_an_api_restart(stack: Stack, demo_data_dir: Path) -> None:

@@ -250,3 +250,50 @@ def test_execution_duration_cancels_the_query(client: TestClient, factory: Facto
     assert "EXECUTIONDURATION of 1 s" in message
     assert "cancelled" in message
     assert float(job.findtext("uws:executionDuration", namespaces=NS) or 0) == 1
+
+
+def test_destruction_sweep_deletes_job_and_result(client: TestClient, factory: Factory) -> None:
+    job_id = create(
+        client, LANG="ADQL", QUERY="SELECT TOP 2 objectId FROM dp02_dc2_catalogs.Object"
+    )
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
+    r = client.post(f"{BASE}/async/{job_id}/destruction", data={"DESTRUCTION": soon})
+    assert r.status_code == 200
+    client.post(f"{BASE}/async/{job_id}/phase", data={"PHASE": "RUN"})
+    assert wait_final(client, job_id) == "COMPLETED"
+    folder = factory.config.data_dir / "results" / job_id
+    assert folder.exists()
+    deadline = time.monotonic() + 10
+    while client.get(f"{BASE}/async/{job_id}/phase").status_code != 404:
+        assert time.monotonic() < deadline, "the sweep did not destroy the job"
+        time.sleep(0.2)
+    assert not folder.exists()
+
+
+def test_in_process_restart_recovers_jobs(data_dir: Path, tmp_path: Path) -> None:
+    """A new API process ends the old one's EXECUTING jobs in ERROR and runs its QUEUED ones."""
+    config = Config(data_dir=data_dir)
+    config.uws.database_url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    first = Factory(config)
+    service = first.job_service()
+    query = {"lang": "ADQL", "query": "SELECT TOP 1 objectId FROM dp02_dc2_catalogs.Object"}
+    running = service.create(query)
+    queued = service.create(query)
+    store = first.job_store
+    assert store.mark_queued(running.id)
+    assert store.mark_executing(running.id)
+    assert store.mark_queued(queued.id)  # queued in a process that then died
+    first.close()
+    second = Factory(config)
+    try:
+        second.start_jobs()
+        again = second.job_service()
+        deadline = time.monotonic() + 10
+        while again.get(queued.id).phase.value != "COMPLETED":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        lost = again.get(running.id)
+        assert lost.phase.value == "ERROR"
+        assert "restarted" in (lost.error_message or "")
+    finally:
+        second.close()
