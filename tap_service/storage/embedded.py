@@ -36,6 +36,7 @@ from tap_service.exceptions import BackendError, BackendUnavailableError, QueryT
 from tap_service.felis.model import FelisColumn, FelisSchema, FelisTable
 from tap_service.felis.tap import tap_schema_rows, tap_schema_schema
 from tap_service.storage import tap_schema
+from tap_service.storage.tap_schema_reader import load_tap_schema
 
 log = logging.getLogger(__name__)
 
@@ -464,7 +465,7 @@ class EmbeddedDatabase:
         with self.cursor() as cur:
             if not tap_schema.tap_schema_exists(cur):
                 return []
-            return tap_schema.read_table_infos(cur)
+        return list(load_tap_schema(self).tables())
 
     def table_exists(self, schema: str, table: str) -> bool:
         with self.cursor() as cur:

@@ -9,14 +9,11 @@ data and metadata atomically.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, fields
 from typing import Any
 
 import pyarrow as pa
 
-from tap_service.adql.catalog import ColumnInfo, TableInfo
-from tap_service.adql.names import bare_name
 from tap_service.felis.tap import (
     TAP_SCHEMA_NAME,
     ColumnRow,
@@ -165,53 +162,3 @@ def _insert(cur: Any, table: str, rows: list[Any]) -> None:
         )
     finally:
         cur.unregister(view)
-
-
-def read_table_infos(cur: Any) -> list[TableInfo]:
-    """Every table TAP_SCHEMA describes, as the ADQL checker sees it.
-
-    Ordered like a TAP_SCHEMA reader should: schemas by schema_index, tables by table_index,
-    columns by column_index (NULLs last), names breaking ties.
-    """
-    columns: dict[str, list[ColumnInfo]] = defaultdict(list)
-    for row in cur.execute(
-        "SELECT table_name, column_name, datatype, arraysize, xtype, description, utype, unit, "
-        f'ucd, indexed, principal, std FROM {_TS}."columns" '
-        "ORDER BY table_name, column_index NULLS LAST, column_name"
-    ).fetchall():
-        columns[row[0]].append(
-            ColumnInfo(
-                name=bare_name(row[1]),
-                datatype=row[2],
-                arraysize=row[3],
-                xtype=row[4],
-                description=row[5],
-                utype=row[6],
-                unit=row[7],
-                ucd=row[8],
-                indexed=bool(row[9]),
-                principal=bool(row[10]),
-                std=bool(row[11]),
-            )
-        )
-    tables: list[TableInfo] = []
-    for row in cur.execute(
-        "SELECT t.schema_name, t.table_name, t.table_type, t.description, t.utype "
-        f'FROM {_TS}."tables" t LEFT JOIN {_TS}."schemas" s ON s.schema_name = t.schema_name '
-        "ORDER BY s.schema_index NULLS LAST, t.schema_name, t.table_index NULLS LAST, "
-        "t.table_name"
-    ).fetchall():
-        schema_name, qualified = row[0], row[1]
-        prefix = schema_name + "."
-        name = qualified[len(prefix) :] if qualified.startswith(prefix) else qualified
-        tables.append(
-            TableInfo(
-                schema=schema_name,
-                name=name,
-                columns=tuple(columns.get(qualified, ())),
-                description=row[3],
-                utype=row[4],
-                table_type=row[2] or "table",
-            )
-        )
-    return tables
