@@ -109,6 +109,13 @@ class RedisConfig(BaseModel):
 
     url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL of the broker.")
     queue: str = Field(default="tap-async", description="Celery queue name for TAP jobs.")
+    visibility_timeout_seconds: int = Field(
+        default=300,
+        gt=0,
+        description="A job message taken by a worker that died unacknowledged is delivered "
+        "again after this long (a redelivered message for a job that is no longer QUEUED "
+        "does nothing, so this may be shorter than the longest job).",
+    )
 
 
 class S3Config(BaseModel):

@@ -22,7 +22,7 @@ def make_celery(config: Config) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        broker_transport_options={"visibility_timeout": config.redis.visibility_timeout_seconds},
         broker_connection_timeout=2,
         worker_hijack_root_logger=False,
     )

@@ -297,3 +297,31 @@ def test_in_process_restart_recovers_jobs(data_dir: Path, tmp_path: Path) -> Non
         assert "restarted" in (lost.error_message or "")
     finally:
         second.close()
+
+
+@pytest.mark.parametrize("server", ["mariadb", "postgresql"])
+def test_jobs_run_with_a_server_job_store(data_dir: Path, server: str) -> None:
+    """The in-process runner on the production job stores: a job runs to COMPLETED."""
+    from tests.fixtures.services import mariadb_jobs_url, postgres_jobs_url
+
+    config = Config(data_dir=data_dir)
+    config.uws.database_url = (
+        mariadb_jobs_url("tap_test_jobs_e2e") if server == "mariadb" else postgres_jobs_url()
+    )
+    factory = Factory(config)
+    try:
+        service = factory.job_service()
+        job = service.create(
+            {"lang": "ADQL", "query": "SELECT TOP 4 objectId FROM dp02_dc2_catalogs.Object",
+             "phase": "RUN"}
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while (job := service.get(job.id)).phase.value not in ("COMPLETED", "ERROR"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert job.phase.value == "COMPLETED", job.error_message
+        _, location = service.result(job.id, "result")
+        assert location.path is not None
+        assert len(parse_single_table(str(location.path)).array) == 4
+    finally:
+        factory.close()
