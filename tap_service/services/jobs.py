@@ -158,6 +158,13 @@ class JobRunner:
         self._tap_schema = tap_schema
         self._running: dict[str, _TrackingBackend] = {}
         self._lock = threading.Lock()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """The process is shutting down: interrupt every running job (they end in ERROR)."""
+        self._stopping = True
+        for job_id in self.running():
+            self.interrupt(job_id)
 
     def interrupt(self, job_id: str) -> bool:
         """Cancel the database query of a job running in this process (ABORT)."""
@@ -241,6 +248,8 @@ class JobRunner:
                 self._results.delete(job.id)
                 return Phase.ABORTED
             message = _failure_message(failure, duration)
+            if self._stopping:
+                message = "The service shut down while this job was executing; it was not re-run"
             self._store.mark_error(job.id, message, _error_type(failure))
             return self._store.phase(job.id) or Phase.ERROR
         assert result is not None
@@ -291,8 +300,8 @@ class InProcessJobQueue:
         return None
 
     def close(self) -> None:
-        for job_id in self._runner.running():
-            self._runner.interrupt(job_id)
+        # Jobs not started stay QUEUED in the store; the next start-up queues them again.
+        self._runner.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
