@@ -19,6 +19,7 @@ from tap_service.votable.columns import column_spec
 from tap_service.votable.delimited import DelimitedWriter
 from tap_service.votable.document import Info
 from tap_service.votable.fields import Field
+from tap_service.votable.parquet import PARQUET_MIME, ParquetWriter
 from tap_service.votable.tabledata import TableDataWriter
 
 VOTABLE_MIME = "application/x-votable+xml"
@@ -77,6 +78,12 @@ _FORMATS: tuple[FormatInfo, ...] = (
         None,
         "Tab-separated values with header; \\t \\n \\r \\\\ escaped",
     ),
+    FormatInfo(
+        PARQUET_MIME,
+        ("parquet",),
+        None,
+        "VOParquet: Parquet with the VOTable metadata in the footer (IVOA VOParquet 1.0 Note)",
+    ),
 )
 
 
@@ -116,7 +123,7 @@ def _parse_media_type(value: str) -> tuple[str, dict[str, str]]:
 
 @dataclass(frozen=True)
 class _Choice:
-    kind: str  # BINARY2, TABLEDATA, BINARY, CSV, TSV
+    kind: str  # BINARY2, TABLEDATA, BINARY, CSV, TSV, PARQUET
     header: bool = True
 
 
@@ -145,6 +152,8 @@ def resolve_format(response_format: str | None) -> _Choice:
             return _Choice("CSV", header=header == "present")
     elif base in ("tsv", "text/tab-separated-values"):
         return _Choice("TSV")
+    elif base in ("parquet", PARQUET_MIME, "application/x-parquet", "application/parquet"):
+        return _Choice("PARQUET")
     raise UnknownFormatError(response_format, accepted_format_names())
 
 
@@ -177,6 +186,10 @@ def make_writer(
             infos=infos,
             resource_meta=resource_meta,
             table_name=table_name,
+        )
+    if choice.kind == "PARQUET":
+        return ParquetWriter(
+            fields, specs, infos=infos, resource_meta=resource_meta, table_name=table_name
         )
     if choice.kind == "CSV":
         media_type = "text/csv;header=present" if choice.header else "text/csv;header=absent"
