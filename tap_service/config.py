@@ -138,6 +138,26 @@ class S3Config(BaseModel):
     )
 
 
+class DatalinkConfig(BaseModel):
+    """DataLink: service descriptors on query results and the light-curve / {links} services."""
+
+    templates_dir: Path | None = Field(
+        default=None,
+        description="Directory in Rubin's sdm_schemas DataLink format (datalink-manifest.json, "
+        "NAME.xml templates, optional columns-minimal.yaml), read unchanged at start-up. None: "
+        "results carry no service descriptors and {links} lists no service descriptor rows.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="Root URL substituted for $baseUrl$ in templates (e.g. "
+        "https://data.lsst.cloud); by default public_url without path_prefix, else "
+        "http://HOST:PORT.",
+    )
+    lightcurve_maxrec: int = Field(
+        default=100_000, gt=0, description="Most rows one light-curve request returns."
+    )
+
+
 class Config(BaseSettings):
     """Everything the service reads from its environment."""
 
@@ -191,6 +211,7 @@ class Config(BaseSettings):
     uws: UwsConfig = Field(default_factory=UwsConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     s3: S3Config = Field(default_factory=S3Config)
+    datalink: DatalinkConfig = Field(default_factory=DatalinkConfig)
     service_title: str = Field(
         default="tap_service demo TAP", description="Title shown in capabilities and pages."
     )
