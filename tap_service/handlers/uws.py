@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from tap_service.exceptions import JobNotFoundError, UsageError
 from tap_service.handlers.dependencies import FactoryDep, base_url
 from tap_service.handlers.params import DaliParams, read_params
+from tap_service.services.jobs import parse_filter
 from tap_service.uws import (
     Phase,
     job_document,
@@ -46,8 +47,6 @@ def _jobs_url(request: Request) -> str:
 async def list_jobs(request: Request, factory: FactoryDep) -> Response:
     phases = [v for k, v in request.query_params.multi_items() if k.lower() == "phase"]
     params = await read_params(request)
-    from tap_service.services.jobs import parse_filter
-
     filters = parse_filter(phases, params.get("AFTER"), params.get("LAST"))
     jobs = await run_in_threadpool(factory.job_service().list_jobs, filters)
     return Response(job_list_document(jobs, _jobs_url(request)), media_type=XML)
