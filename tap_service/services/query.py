@@ -19,6 +19,7 @@ from tap_service import adql
 from tap_service.adql.checked import CheckedQuery, OutputColumn
 from tap_service.config import Config
 from tap_service.exceptions import BackendError, QueryError, TapError, UsageError
+from tap_service.services.descriptors import service_descriptors
 from tap_service.services.tapschema import TapSchemaService
 from tap_service.storage.backend import Backend
 from tap_service.votable import FieldError, Info, ResultWriter, UnknownFormatError, make_writer
@@ -52,10 +53,15 @@ class PreparedQuery:
         return self.writer.media_type
 
 
-def output_fields(columns: tuple[OutputColumn, ...]) -> list[Field]:
-    """VOTable FIELDs for the result columns; unknown types travel as strings."""
+def output_fields(
+    columns: tuple[OutputColumn, ...], ids: dict[int, str] | None = None
+) -> list[Field]:
+    """VOTable FIELDs for the result columns; unknown types travel as strings.
+
+    ``ids`` gives FIELD IDs by position (DataLink service descriptors reference them).
+    """
     fields = []
-    for column in columns:
+    for index, column in enumerate(columns):
         datatype = column.datatype or "char"
         arraysize = column.arraysize if column.datatype else "*"
         fields.append(
@@ -68,6 +74,7 @@ def output_fields(columns: tuple[OutputColumn, ...]) -> list[Field]:
                 ucd=column.ucd,
                 utype=column.utype,
                 description=column.description,
+                id=(ids or {}).get(index),
             )
         )
     return fields
@@ -112,9 +119,13 @@ class QueryService:
             Info(name="QUERY", value=text),
             Info(name="LANG", value=request.lang),
         ]
+        ids, descriptors = service_descriptors(self._config, checked.columns)
         try:
             writer = make_writer(
-                request.response_format, output_fields(checked.columns), infos=infos
+                request.response_format,
+                output_fields(checked.columns, ids),
+                infos=infos,
+                resource_meta=descriptors,
             )
         except UnknownFormatError as exc:
             raise UsageError(str(exc)) from exc
