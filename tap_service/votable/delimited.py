@@ -12,6 +12,12 @@ Choices a client cannot read from the output itself:
 * TSV has no quoting: backslash, tab, newline and carriage return inside values are written
   ``\\\\``, ``\\t``, ``\\n``, ``\\r``.
 * Strings are written in full: the declared arraysize is VOTable metadata, not carried here.
+* A query that fails after rows have been sent ends with one more line: a single field
+  starting ``QUERY_STATUS=ERROR:`` followed by the message (``ERROR_MARKER``; quoted or
+  escaped like any value).  Readers that check field counts reject the document, others
+  (astropy) read a last row whose first column holds the marker; people and scripts find the
+  reason on the last line.  ``OVERFLOW`` (MAXREC reached) is not marked, as a
+  marker would read as a data row: a result with exactly MAXREC rows may have been cut.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from tap_service.votable.columns import (
 from tap_service.votable.document import Info
 from tap_service.votable.fields import Field
 
+ERROR_MARKER = "QUERY_STATUS=ERROR:"
 _QUOTE = pa.scalar('"')
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 _TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
@@ -70,7 +77,7 @@ def _tsv_strings(values: pa.Array) -> pa.Array:
 
 
 class DelimitedWriter:
-    """Streams a TAP result as CSV or TSV; ``end`` adds nothing (no place for an OVERFLOW mark)."""
+    """Streams a TAP result as CSV or TSV; ``end`` adds the error marker line, if any."""
 
     def __init__(
         self,
@@ -119,4 +126,12 @@ class DelimitedWriter:
         return b"".join(out)
 
     def end(self, *, overflow: bool = False, infos_after: Sequence[Info] = ()) -> bytes:
-        return b""
+        errors = [
+            info for info in infos_after if info.name == "QUERY_STATUS" and info.value == "ERROR"
+        ]
+        if not errors:
+            return b""
+        message = " ".join((errors[0].content or "the query failed").split())
+        marker = f"{ERROR_MARKER} {message}"
+        line = tsv_escape(marker) if self._tab else csv_quote(marker)
+        return (line + self._newline).encode("utf-8")

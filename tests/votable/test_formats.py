@@ -57,6 +57,9 @@ CASES = [
     ("text/csv; header=absent", "CSV", "text/csv;header=absent"),
     ("tsv", "TSV", "text/tab-separated-values"),
     ("TEXT/TAB-SEPARATED-VALUES", "TSV", "text/tab-separated-values"),
+    ("parquet", "PARQUET", "application/vnd.apache.parquet"),
+    ("application/vnd.apache.parquet", "PARQUET", "application/vnd.apache.parquet"),
+    ("Application/VND.Apache.Parquet", "PARQUET", "application/vnd.apache.parquet"),
 ]
 
 
