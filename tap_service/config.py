@@ -201,6 +201,11 @@ class Config(BaseSettings):
     batch_rows: int = Field(
         default=16_384, gt=0, description="Rows per batch between database and writer."
     )
+    default_format: str = Field(
+        default="votable",
+        description="Output format when a query gives no RESPONSEFORMAT: any accepted value "
+        "(votable = VOTable BINARY2, votable/td, csv, tsv, parquet, or a MIME type).",
+    )
     threads: int = Field(
         default=8, gt=0, description="Worker threads running database queries and writers."
     )
