@@ -24,6 +24,7 @@ from tap_service.services.vosi import Availability
 from tap_service.storage.backend import Backend
 
 if TYPE_CHECKING:
+    from tap_service.services.datalink import LightCurveService, LinksService
     from tap_service.services.jobs import JobRunner, JobService
     from tap_service.storage.jobs import JobStore
     from tap_service.storage.results import ResultStore
@@ -76,6 +77,16 @@ class Factory:
 
     def query_service(self) -> QueryService:
         return QueryService(self.config, self.backend, self.tap_schema)
+
+    def lightcurve_service(self) -> LightCurveService:
+        from tap_service.services.datalink import LightCurveService
+
+        return LightCurveService(self.config, self.query_service(), self.backend, self.tap_schema)
+
+    def links_service(self) -> LinksService:
+        from tap_service.services.datalink import LinksService
+
+        return LinksService(self.config, self.query_service(), self.backend)
 
     # -- async jobs (UWS) ---------------------------------------------------------------------
 
