@@ -1,0 +1,74 @@
+"""DataLink endpoints under ``/api/datalink``: the light curve and ``{links}``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import chain
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from tap_service.handlers.dependencies import FactoryDep
+from tap_service.handlers.params import DaliParams, read_params
+from tap_service.services.datalink import LightCurveRequest, LightCurveService
+
+router = APIRouter()
+
+
+def _lightcurve_request(params: DaliParams) -> LightCurveRequest:
+    defaults = LightCurveRequest(id=None)
+    return LightCurveRequest(
+        id=params.get("id"),
+        table=params.get("table") or defaults.table,
+        id_column=params.get("id_column") or defaults.id_column,
+        join_time_column=params.get("join_time_column") or defaults.join_time_column,
+        band=params.get("band") or defaults.band,
+        detail=params.get("detail") or defaults.detail,
+        response_format=params.get("RESPONSEFORMAT") or params.get("FORMAT"),
+    )
+
+
+@router.api_route("/timeseries", methods=["GET", "POST"], summary="Light curve of one object")
+async def timeseries(request: Request, factory: FactoryDep) -> Response:
+    lightcurve = _lightcurve_request(await read_params(request))
+    media_type, head, rest = await run_in_threadpool(
+        _start, factory.lightcurve_service(), lightcurve
+    )
+    if rest is None:
+        return Response(b"".join(head), media_type=media_type)
+    return StreamingResponse(chain(head, rest), media_type=media_type)
+
+
+@router.api_route("/links", methods=["GET", "POST"], summary="DataLink 1.1 {links}")
+async def links(request: Request, factory: FactoryDep) -> Response:
+    ids = await _all_values(request, "id")
+    media_type, body = await run_in_threadpool(factory.links_service().links, ids)
+    return Response(body, media_type=media_type)
+
+
+async def _all_values(request: Request, name: str) -> list[str]:
+    """Every value of a repeatable DALI parameter (ID), name case-insensitive, query or form."""
+    values = [v for k, v in request.query_params.multi_items() if k.lower() == name]
+    content_type = request.headers.get("content-type", "")
+    if request.method == "POST" and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        values.extend(v for k, v in form.multi_items() if k.lower() == name and isinstance(v, str))
+    return values
+
+
+def _start(
+    service: LightCurveService, request: LightCurveRequest
+) -> tuple[str, list[bytes], Iterator[bytes] | None]:
+    """Run the request; light curves are small, so the document is usually read whole."""
+    media_type, document = service.run(request)
+    head: list[bytes] = []
+    size = 0
+    for chunk in document:
+        head.append(chunk)
+        size += len(chunk)
+        if size >= 1 << 20:
+            return media_type, head, document
+    return media_type, head, None
