@@ -49,6 +49,29 @@ class QservConfig(BaseModel):
         default="mysql+pymysql://root@127.0.0.1:3306/tap_schema",
         description="SQLAlchemy URL of the MySQL/MariaDB database holding TAP_SCHEMA.",
     )
+    databases: dict[str, str] = Field(
+        default_factory=dict,
+        description="TAP schema name -> physical database name in Qserv, where they differ "
+        "(e.g. {\"dp02_dc2_catalogs\": \"dp02_test\"}). TAP_SCHEMA always maps to the "
+        "database of tap_schema_url.",
+    )
+    pool_size: int = Field(
+        default=8, gt=0, description="Idle connections kept per database (Qserv, TAP_SCHEMA)."
+    )
+    connect_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Connection timeout towards Qserv and TAP_SCHEMA."
+    )
+    availability_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long /availability reuses the outcome of pinging both databases.",
+    )
+    standin_cpoly_vertices: int | None = Field(
+        default=None,
+        description="MariaDB stand-in only: NULL-pad scisql_s2PtInCPoly calls to this many "
+        "vertex pairs (the stand-in's stored function has a fixed arity; `make standin` uses "
+        "20). Leave unset for real Qserv.",
+    )
 
 
 class UwsConfig(BaseModel):
