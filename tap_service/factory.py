@@ -217,6 +217,27 @@ def open_backend(config: Config) -> Backend:
         except Exception as exc:
             log.exception("cannot open %s", config.catalog_path)
             raise BackendUnavailableError("The catalog database cannot be opened") from exc
+    if config.backend == "qserv":
+        from tap_service.storage.qserv import MySQLBackend, RoutingBackend
+
+        qserv = config.qserv
+        catalog = MySQLBackend(
+            qserv.url,
+            pool_size=qserv.pool_size,
+            connect_timeout=qserv.connect_timeout_seconds,
+            cpoly_vertices=qserv.standin_cpoly_vertices,
+        )
+        tap_schema = MySQLBackend(
+            qserv.tap_schema_url,
+            pool_size=qserv.pool_size,
+            connect_timeout=qserv.connect_timeout_seconds,
+        )
+        return RoutingBackend(
+            catalog,
+            tap_schema,
+            databases=qserv.databases,
+            ping_cache_seconds=qserv.availability_cache_seconds,
+        )
     raise BackendUnavailableError(f"The {config.backend} backend is not available yet")
 
 
