@@ -109,6 +109,40 @@ def _adql(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _load_tap_schema(args: argparse.Namespace, config: Config) -> int:
+    from tap_service.felis.model import FelisError, load_felis
+    from tap_service.storage.mysql_tap_schema import MySQLTapSchema
+
+    try:
+        schemas = [load_felis(path) for path in args.felis]
+    except (FelisError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    store = MySQLTapSchema(config.qserv.tap_schema_url)
+    store.create()
+    for schema in schemas:
+        store.publish(schema)
+        print(f"Published {schema.name} ({len(schema.tables)} tables) in {store.database}")
+    return 0
+
+
+def _standin(args: argparse.Namespace, config: Config) -> int:
+    from tap_service.services.standin import build_standin
+
+    counts = build_standin(
+        config.qserv.url,
+        config.qserv.tap_schema_url,
+        n_objects=args.objects,
+        n_forced_per_object=args.forced_per_object,
+        seed=args.seed,
+    )
+    print(
+        f"Stand-in ready: {counts.objects} objects, {counts.forced_sources} forced sources, "
+        f"{counts.ccd_visits} CCD visits in {counts.seconds:.1f} s"
+    )
+    return 0
+
+
 def _worker(args: argparse.Namespace, config: Config) -> int:
     from tap_service.worker.tasks import app
 
@@ -159,6 +193,24 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--log-level", default="info")
     worker.add_argument("--hostname", help="Celery node name (default: celery@HOST)")
     worker.set_defaults(run=_worker)
+
+    load = commands.add_parser(
+        "load-tap-schema",
+        help="publish Felis schemas in the TAP_SCHEMA database of TAP_QSERV__TAP_SCHEMA_URL "
+        "(idempotent; each schema replaced atomically)",
+    )
+    load.add_argument("felis", nargs="+", type=Path, help="Felis YAML files")
+    load.set_defaults(run=_load_tap_schema)
+
+    standin = commands.add_parser(
+        "standin",
+        help="build the MariaDB Qserv stand-in at TAP_QSERV__URL (scisql functions, demo "
+        "catalog) and its TAP_SCHEMA database",
+    )
+    standin.add_argument("--objects", type=int, default=100_000)
+    standin.add_argument("--forced-per-object", type=int, default=20)
+    standin.add_argument("--seed", type=int, default=42)
+    standin.set_defaults(run=_standin)
 
     translate = commands.add_parser("adql", help="check ADQL and print the backend SQL")
     translate.add_argument("--dialect", choices=("embedded", "qserv"), default="embedded")
