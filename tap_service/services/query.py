@@ -9,7 +9,10 @@ left becomes a trailing QUERY_STATUS=ERROR INFO, the only honest thing a stream 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,7 +25,14 @@ from tap_service.exceptions import BackendError, QueryError, TapError, UsageErro
 from tap_service.services.descriptors import service_descriptors
 from tap_service.services.tapschema import TapSchemaService
 from tap_service.storage.backend import Backend
-from tap_service.votable import FieldError, Info, ResultWriter, UnknownFormatError, make_writer
+from tap_service.votable import (
+    FieldError,
+    Info,
+    ResultWriter,
+    UnknownFormatError,
+    make_writer,
+    resolve_format,
+)
 from tap_service.votable.fields import Field
 
 log = logging.getLogger(__name__)
@@ -84,6 +94,7 @@ class QueryService:
     """Turns TAP query parameters into result documents."""
 
     def __init__(self, config: Config, backend: Backend, tap_schema: TapSchemaService) -> None:
+        resolve_format(config.default_format)  # a bad default fails at start-up, not per query
         self._config = config
         self._backend = backend
         self._tap_schema = tap_schema
@@ -162,6 +173,10 @@ class QueryService:
             _close(batches)
             log.exception("query failed before its first row")
             raise BackendError(f"The database could not run the query: {_brief(exc)}") from exc
+        if first is not None and first.num_rows >= self._config.batch_rows:
+            # More is likely to come: fetch the next batches in their own thread while this one
+            # encodes (both mostly outside the GIL), one batch ahead at most.
+            batches = Prefetch(batches)
         return self._document(writer, prepared.maxrec, first, batches)
 
     def _document(
@@ -215,6 +230,80 @@ class QueryService:
         if maxrec < 0:
             raise UsageError(f"MAXREC must be a non-negative integer, not {value!r}")
         return min(maxrec, limit)
+
+
+class Prefetch:
+    """Reads a batch iterator in a background thread, at most ``depth`` batches ahead.
+
+    The bounded queue is the backpressure: when the client (and so the encoder) is slow, the
+    reader blocks on ``put`` and the database cursor is not advanced, so memory holds at most
+    ``depth + 1`` fetched batches besides the one being encoded.  Errors of the source are
+    re-raised by ``__next__`` in the consumer's thread.  ``close`` stops the reader and the
+    source (the database query) from any thread.
+    """
+
+    _END = object()
+
+    def __init__(self, source: Iterator[pa.RecordBatch], depth: int = 1) -> None:
+        self._source = source
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._finished = False
+        self._thread = threading.Thread(target=self._run, name="tap-fetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for batch in self._source:
+                if not self._put(batch):
+                    break
+            else:
+                self._put(self._END)
+        except Exception as exc:  # noqa: BLE001 - re-raised by __next__ in the consumer
+            self._put(exc)
+        finally:
+            if self._stop.is_set():
+                _close(self._source)
+
+    def __iter__(self) -> Prefetch:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        if self._finished:
+            raise StopIteration
+        item = self._queue.get()
+        if item is self._END:
+            self._finished = True
+            raise StopIteration
+        if isinstance(item, Exception):
+            self._finished = True
+            raise item
+        assert isinstance(item, pa.RecordBatch)
+        return item
+
+    def close(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._finished = True
+        # Interrupts a query the reader is blocked in (QueryStream allows any thread); a
+        # generator running in the reader raises ValueError and closes itself on waking.
+        with contextlib.suppress(ValueError):
+            _close(self._source)
+        while True:  # free the reader if it waits on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
 
 
 def _close(batches: Iterator[pa.RecordBatch]) -> None:
