@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON ?= python3
 
-.PHONY: install serve demo test test-fast lint bench system-deps clean
+.PHONY: install serve demo test test-fast lint bench system-deps clean standin serve-standin
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -25,6 +25,22 @@ system-deps:
 serve: install
 	$(VENV)/bin/tap-service demo --if-missing
 	$(VENV)/bin/tap-service serve
+
+# The Qserv stand-in in the local MariaDB (start it with
+# `start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd`):
+# scisql stand-in functions, the demo catalog, and a TAP_SCHEMA database.
+STANDIN_URL ?= mysql+pymysql://root@127.0.0.1:3306/dp02_dc2_catalogs
+STANDIN_TAP_SCHEMA_URL ?= mysql+pymysql://root@127.0.0.1:3306/tap_schema
+STANDIN_ENV = TAP_QSERV__URL=$${TAP_QSERV_URL:-$(STANDIN_URL)} \
+	TAP_QSERV__TAP_SCHEMA_URL=$${TAP_QSERV_TAP_SCHEMA_URL:-$(STANDIN_TAP_SCHEMA_URL)} \
+	TAP_QSERV__STANDIN_CPOLY_VERTICES=20
+
+standin: install
+	$(STANDIN_ENV) $(VENV)/bin/tap-service standin
+
+# Serves the stand-in through the Qserv backend (run `make standin` first).
+serve-standin: install
+	$(STANDIN_ENV) TAP_BACKEND=qserv $(VENV)/bin/tap-service serve
 
 demo: install
 	$(VENV)/bin/tap-service demo
