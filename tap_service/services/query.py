@@ -31,7 +31,6 @@ from tap_service.votable import (
     ResultWriter,
     UnknownFormatError,
     make_writer,
-    resolve_format,
 )
 from tap_service.votable.fields import Field
 
@@ -94,7 +93,6 @@ class QueryService:
     """Turns TAP query parameters into result documents."""
 
     def __init__(self, config: Config, backend: Backend, tap_schema: TapSchemaService) -> None:
-        resolve_format(config.default_format)  # a bad default fails at start-up, not per query
         self._config = config
         self._backend = backend
         self._tap_schema = tap_schema
@@ -133,7 +131,7 @@ class QueryService:
         ids, descriptors = service_descriptors(self._config, checked.columns)
         try:
             writer = make_writer(
-                request.response_format,
+                request.response_format or self._config.default_format,
                 output_fields(checked.columns, ids),
                 infos=infos,
                 resource_meta=descriptors,
