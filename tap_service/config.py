@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -229,6 +229,14 @@ class Config(BaseSettings):
         description="Output format when a query gives no RESPONSEFORMAT: any accepted value "
         "(votable = VOTable BINARY2, votable/td, csv, tsv, parquet, or a MIME type).",
     )
+
+    @field_validator("default_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        from tap_service.votable.formats import resolve_format  # pure library, no cycle
+
+        resolve_format(value)  # UnknownFormatError (a ValueError) names the accepted values
+        return value
     threads: int = Field(
         default=8, gt=0, description="Worker threads running database queries and writers."
     )
