@@ -239,7 +239,10 @@ def test_abort_during_execution_interrupts_the_query(client: TestClient, factory
         time.sleep(0.02)
     assert not backend._active, "the DuckDB query still runs after ABORT"
     assert time.monotonic() - start < 2
+    while factory.job_runner.running() and time.monotonic() - start < 5:
+        time.sleep(0.02)  # the job's thread is tidying up after the interrupted query
     assert factory.job_runner.running() == []
+    assert phase_of(client, job_id) == "ABORTED"
 
 
 def test_execution_duration_cancels_the_query(client: TestClient, factory: Factory) -> None:
