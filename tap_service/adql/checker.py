@@ -15,12 +15,25 @@ a copy of the tree in which
 * stars are expanded into bound column references;
 * every ``Expr`` has its ``type_``.
 
-With ``catalog=None`` the checker runs in "syntax and types only" mode: every table exists and
-has every column, with unknown type.  Such tables are bound to a ``TableInfo`` without columns
-(and listed in ``CheckedQuery.tables``); stars over them cannot be expanded and stay in the
-tree as ``range_name.*``, and the output columns they stand for are missing from ``columns``.
-Errors that do not depend on the catalog are still reported: a qualifier that names no table
-of the FROM clause, ambiguous names among known columns, every type error on known types.
+With ``catalog=None`` the checker runs in "syntax only" mode: every table exists and has every
+column, with unknown type.  Such tables are bound to a ``TableInfo`` without columns (and
+listed in ``CheckedQuery.tables``); stars over them cannot be expanded and stay in the tree as
+``range_name.*``, and the output columns they stand for are missing from ``columns``.  The
+mode judges a query as the ADQL 2.1 BNF does, not by SQL-92's rules beyond it:
+
+* a qualifier naming no table of the FROM clause (or a table its alias hides) binds to an
+  unknown table of that name, and a star over it stays ``name.*``;
+* grouping is not checked, and aggregates may appear anywhere a value may;
+* typing is the BNF's: a value_expression_primary (literal, column, aggregate, CAST,
+  COALESCE, scalar subquery) or a user-defined function may stand wherever a number, string
+  or geometry is wanted, so only a typed function or operator of the wrong kind is an error
+  (``POINT(...) || 'a'``, ``ABS(1) LIKE 'a'``); comparison, IN, BETWEEN, COALESCE, CAST,
+  aggregate and set-operation operands are not typed at all.  Point positions (coord_value)
+  still need a point, column or user-defined function, and integer ones an integer.  The tree
+  keeps no parentheses, so ``(POINT(...)) || 'a'``, a primary for the BNF, is still refused.
+
+Other errors that need no catalog are still reported: arity, ambiguous names among known
+columns, duplicate range names, set operations of different widths.
 """
 
 from __future__ import annotations
@@ -280,6 +293,34 @@ def _fits(e: a.Expr, kind: fn.ArgKind) -> bool:
     return k == "geometry" and (v.xtype or "").lower() in ("point", "shape", "region")
 
 
+def _stands_anywhere(e: a.Expr, kind: fn.ArgKind) -> bool:
+    """Whether the ADQL 2.1 BNF lets ``e`` stand where a ``kind`` is wanted, whatever its type.
+
+    The numeric, character and geometry value expressions of the BNF all admit a
+    value_expression_primary, and user_defined_function is a numeric, string, geometry and
+    point function alike.  A coord_value (point position) admits only a column reference
+    among the primaries, and integer positions (a literal in the BNF) stay judged by type.
+    """
+    if isinstance(e, a.ColumnRef):
+        return True
+    if isinstance(e, a.FunctionCall):
+        name = e.name.upper()
+        if name not in fn.BUILTINS:
+            return True  # a user-defined function
+        return name == "COALESCE" and kind not in ("point", "integer")
+    if kind in ("point", "integer"):
+        return False
+    return isinstance(
+        e,
+        a.NumericLiteral
+        | a.StringLiteral
+        | a.NullLiteral
+        | a.Aggregate
+        | a.Cast
+        | a.ScalarSubquery,
+    )
+
+
 _KIND_WORDS: dict[str, str] = {
     "numeric": "a number",
     "integer": "an integer",
@@ -325,6 +366,8 @@ class _Checker:
         udfs.extend(extra_functions or ())
         self.udfs = {f.name.lower(): f for f in udfs}
         self.strict_functions = catalog is not None or extra_functions is not None
+        self.bnf_only = catalog is None
+        """Syntax-only mode: no SQL-92 scope, grouping or typing rules beyond the BNF."""
         self.taken: set[str] = set()
         self.tables: list[TableInfo] = []
         self.sources: dict[int, tuple[a.ColumnRef, _Column]] = {}
@@ -395,7 +438,7 @@ class _Checker:
                 body,
             )
         for i, (lt, rt) in enumerate(zip(lres.types, rres.types, strict=False)):
-            if not _comparable_types(lt, rt, string_literal=False):
+            if not self.bnf_only and not _comparable_types(lt, rt, string_literal=False):
                 raise _type_error(
                     f"Column {i + 1} of {body.op} combines {_kind(lt)} and {_kind(rt)} values",
                     body,
@@ -489,7 +532,8 @@ class _Checker:
         )
         group_by = tuple(self.expr(g, alias_scope, "GROUP BY") for g in sel.group_by)
         having = self.cond(sel.having, alias_scope, None) if sel.having is not None else None
-        self.check_grouping(items, group_by, having, scope)
+        if not self.bnf_only:
+            self.check_grouping(items, group_by, having, scope)
         checked = replace(
             sel,
             items=tuple(items),
@@ -589,6 +633,9 @@ class _Checker:
     def expand_star(self, star: a.Star, scope: _Scope) -> list[a.SelectItem | a.Star]:
         if star.qualifier:
             matches = [r for r in scope.ranges if r.answers_to(star.qualifier)]
+            if not matches and self.bnf_only:  # as for qualified columns
+                qualifier = (a.Identifier(name=star.qualifier[-1].name, delimited=True),)
+                return [a.Star(qualifier=qualifier, pos=star.pos)]
             if not matches:
                 raise _name_error(
                     f"Unknown table '{_dotted(star.qualifier)}' in '{_dotted(star.qualifier)}.*'",
@@ -862,6 +909,9 @@ class _Checker:
                     [c.info.name for c in rng.columns],
                 )
             level = level.parent
+        if self.bnf_only:  # the BNF does not say which tables a qualifier may name
+            unlisted = _unlisted_range(ref.qualifier)
+            return unlisted, unlisted.open_column(ref.name)
         hidden = [
             r
             for lvl in _levels(scope)
@@ -949,7 +999,7 @@ class _Checker:
             pattern = self.expr(c.pattern, scope, no_agg)
             word = "ILIKE" if c.case_insensitive else "LIKE"
             for side in (operand, pattern):
-                if not _fits(side, "string"):
+                if not self.fits(side, "string"):
                     raise _type_error(f"{word} needs strings, not {_describe_kind(side)}", side)
             return replace(c, operand=operand, pattern=pattern)
         if isinstance(c, a.InList):
@@ -962,7 +1012,7 @@ class _Checker:
             operand = self.expr(c.operand, scope, no_agg)
             query, result = self.query(c.query, scope, scope.ctes)
             one = self.single_column(result, c, "IN")
-            if not _comparable_types(
+            if not self.bnf_only and not _comparable_types(
                 _type_of(operand), one, string_literal=isinstance(operand, a.StringLiteral)
             ):
                 raise _type_error(
@@ -978,10 +1028,15 @@ class _Checker:
         raise _type_error(f"Not a condition: {type(c).__name__}", c)
 
     def require_comparable(self, left: a.Expr, right: a.Expr, at: a.Node) -> None:
-        if not _comparable(left, right):
+        if not self.bnf_only and not _comparable(left, right):
             raise _type_error(
                 f"Cannot compare {_describe_kind(left)} with {_describe_kind(right)}", at
             )
+
+    def fits(self, e: a.Expr, kind: fn.ArgKind) -> bool:
+        """Whether ``e`` may stand where a ``kind`` is wanted: by its type, or in syntax-only
+        mode also by its form, as the BNF allows (see ``_stands_anywhere``)."""
+        return _fits(e, kind) or (self.bnf_only and _stands_anywhere(e, kind))
 
     def single_column(self, result: _Result, at: a.Node, what: str) -> ValueType:
         if result.open:
@@ -1005,7 +1060,7 @@ class _Checker:
             return self.column(e, scope)
         if isinstance(e, a.UnaryOp):
             operand = self.expr(e.operand, scope, no_agg)
-            if not _fits(operand, "numeric"):
+            if not self.fits(operand, "numeric"):
                 raise _type_error(f"Sign '{e.op}' needs a number, not {_describe_kind(operand)}", e)
             return replace(e, operand=operand, type_=fn.promote([_type_of(operand)]))
         if isinstance(e, a.BinaryOp):
@@ -1030,14 +1085,14 @@ class _Checker:
         right = self.expr(e.right, scope, no_agg)
         if e.op == "||":
             for side in (left, right):
-                if _kind(_type_of(side)) == "geometry":
+                if _kind(_type_of(side)) == "geometry" and not self.fits(side, "string"):
                     raise _type_error(
                         f"'||' concatenates strings and numbers, not {_describe_kind(side)}",
                         side,
                     )
             return replace(e, left=left, right=right, type_=t.STRING)
         for side in (left, right):
-            if not (_fits(side, "numeric") or isinstance(side, a.StringLiteral)):
+            if not (self.fits(side, "numeric") or isinstance(side, a.StringLiteral)):
                 raise _type_error(
                     f"Operator '{e.op}' needs numbers, not {_describe_kind(side)}", side
                 )
@@ -1068,7 +1123,7 @@ class _Checker:
         else:
             kinds = [spec.arg_kind(i) for i in range(n)]
         for i, (arg, kind) in enumerate(zip(e.args, kinds, strict=True)):
-            if not _fits(arg, kind):
+            if not self.fits(arg, kind):
                 raise _type_error(
                     f"Argument {i + 1} of {spec.name} must be {_KIND_WORDS[kind]}, "
                     f"not {_describe_kind(arg)}",
@@ -1098,7 +1153,7 @@ class _Checker:
         return replace(e, type_=udf.returns)
 
     def aggregate(self, e: a.Aggregate, scope: _Scope, no_agg: str | None) -> a.Expr:
-        if no_agg is not None:
+        if no_agg is not None and not self.bnf_only:
             raise _type_error(f"Aggregate function {e.func} is not allowed in {no_agg}", e)
         if e.arg is None:
             if e.func != "COUNT":
@@ -1106,9 +1161,10 @@ class _Checker:
             return replace(e, type_=t.LONG)
         arg = self.expr(e.arg, scope, "the argument of an aggregate function")
         typ = _type_of(arg)
-        if e.func in ("AVG", "SUM") and not _fits(arg, "numeric"):
+        typed = not self.bnf_only  # the BNF's general_set_function takes any value_expression
+        if typed and e.func in ("AVG", "SUM") and not _fits(arg, "numeric"):
             raise _type_error(f"{e.func} needs numbers, not {_describe_kind(arg)}", arg)
-        if e.func in ("MIN", "MAX") and _kind(typ) == "geometry":
+        if typed and e.func in ("MIN", "MAX") and _kind(typ) == "geometry":
             raise _type_error(f"{e.func} cannot order {_describe_kind(arg)}", arg)
         if e.func == "COUNT":
             result = t.LONG
@@ -1127,7 +1183,8 @@ class _Checker:
         target = fn.type_for_name(e.target.name, e.target.length)
         if target is None or e.target.name.upper() in ("REGION", "BOOLEAN", "INT", "DOUBLE"):
             raise _type_error(f"Cannot CAST to {e.target.name}", e.target)
-        kind = _kind(_type_of(operand))
+        # The BNF's cast_specification takes any value_expression.
+        kind = "unknown" if self.bnf_only else _kind(_type_of(operand))
         if target.is_geometry and kind in ("numeric", "timestamp"):
             raise _type_error(f"Cannot CAST {_describe_kind(operand)} to {e.target.name}", e)
         if not target.is_geometry and kind == "geometry" and not target.is_string:
@@ -1137,7 +1194,7 @@ class _Checker:
     def geometry(self, e: a.Expr, scope: _Scope, no_agg: str | None) -> a.Expr:
         def sub(x: a.Expr, kind: fn.ArgKind, what: str) -> a.Expr:
             checked = self.expr(x, scope, no_agg)
-            if not _fits(checked, kind):
+            if not self.fits(checked, kind):
                 raise _type_error(
                     f"The {what} must be {_KIND_WORDS[kind]}, not {_describe_kind(checked)}",
                     checked,
@@ -1255,6 +1312,13 @@ def _aliases(root: a.Node) -> Iterator[str]:
         stack.extend(getattr(node, n) for n in names)
 
 
+def _unlisted_range(qualifier: Sequence[a.Identifier]) -> _Range:
+    """Syntax-only mode: the unknown table a qualifier names when no range of the FROM clause
+    answers to it, rendered as written (its last part)."""
+    name = qualifier[-1].name
+    return _Range(range_name=name, alias=None, names=(name,), index=_Columns(()), open=True)
+
+
 def _names_table(qualifier: Sequence[a.Identifier], table: TableInfo) -> bool:
     wanted = list(qualifier[-2:])
     mine = (table.schema, table.name)[2 - len(wanted) :]
@@ -1363,7 +1427,18 @@ def check(
     text: str | None = None,
     functions: Iterable[UserFunction] | None = None,
 ) -> CheckedQuery:
-    """Resolve ``query`` against ``catalog`` (None: syntax-and-types-only mode).
+    """Resolve ``query`` against ``catalog`` (None: syntax-only mode).
+
+    The two modes differ in what counts as an error.  With a catalog, the strict SQL-92 rules
+    the service relies on apply: a column qualifier must name a table of the FROM clause in
+    scope (not one its alias hides), every selected column of a grouped query must be grouped
+    or aggregated, no aggregate may appear in WHERE, ON, GROUP BY or another aggregate, and
+    operands must have the types their operators and functions need.  Without a catalog the
+    query is judged as the ADQL 2.1 BNF judges it (as the IVOA lyonetia corpus expects):
+    dangling qualifiers bind to unknown tables, grouping is not checked, and a
+    value_expression_primary (literal, column, aggregate, CAST, COALESCE) or user-defined
+    function may stand in any typed position; only a typed function or operator of the wrong
+    kind is a type error there (``POINT(...) || 'a'``).  The module docstring has the details.
 
     ``functions`` declares user-defined functions beyond the catalog's.  Without a catalog,
     giving it (even empty) makes undeclared functions errors, which is how a validator that
