@@ -301,6 +301,7 @@ def test_killed_worker_job_ends_in_error_within_bound(stack: Stack) -> None:
     stack.stop_worker(signal.SIGKILL)
     final = wait_phase(base, job_id, {"ERROR", "COMPLETED", "ABORTED"}, STALE_AFTER + 3 * SWEEP + 5)
     took = time.monotonic() - killed_at
+    print(f"kill -9 of the worker: job in {final} after {took:.1f} s")
     assert final == "ERROR", f"still {final} {took:.1f} s after kill -9"
     assert took <= STALE_AFTER + 2 * SWEEP + 2
     doc = ET.fromstring(requests.get(f"{base}/async/{job_id}", timeout=30).content)
