@@ -442,7 +442,6 @@ class MySQLStream:
                 raise self._cancelled()
             cursor = conn.cursor(pymysql.cursors.SSCursor)
             self._cursor = cursor
-            self._backend._sent(self._sql)
             cursor.execute(self._sql)
             self._columns = arrow_columns(cursor)
         except BackendError:
@@ -542,6 +541,12 @@ class MySQLStream:
         if cursor is not None and healthy:
             with contextlib.suppress(Exception):
                 cursor.close()
+        elif conn is not None:
+            # The connection is closed with rows unread: stop PyMySQL from draining them later
+            # (MySQLResult.__del__ would read from the closed socket).
+            for result in (getattr(cursor, "_result", None), getattr(conn, "_result", None)):
+                if result is not None:
+                    result.unbuffered_active = False
         if conn is not None:
             self._backend._return_connection(conn, reusable=healthy and not self._interrupted)
         self._backend._forget(self)
@@ -653,6 +658,7 @@ class MySQLBackend:
     def stream(
         self, sql: str, *, batch_rows: int = 65536, timeout: float | None = None
     ) -> MySQLStream:
+        self._sent(sql)  # as Qserv would receive it (before the stand-in's padding)
         if self.cpoly_vertices is not None and "scisql_s2ptincpoly" in sql.lower():
             sql = join_tokens(pad_cpoly(tokenize(sql), self.cpoly_vertices))
         stream = MySQLStream(self, sql, batch_rows, timeout)

@@ -86,3 +86,124 @@ def test_cpoly_calls_are_padded_to_the_stand_in_arity() -> None:
         assert len(args) == 42
     with pytest.raises(QueryError):
         pad_cpoly(tokenize(sql), 3)
+
+
+# --------------------------------------------------------------------------- Qserv's rules
+
+_FORBIDDEN_WORDS = {
+    "UNION": "set operations",
+    "INTERSECT": "set operations",
+    "EXCEPT": "set operations",
+    "WITH": "WITH",
+    "OFFSET": "OFFSET",
+    "CAST": "CAST",
+    "BINARY": "BINARY (UNHANDLED in Qserv's parser)",
+    "COLLATE": "COLLATE (UNHANDLED in Qserv's parser)",
+    "NATURAL": "NATURAL JOIN",
+    "LEFT": "outer joins",
+    "RIGHT": "outer joins",
+    "FULL": "outer joins",
+    "OUTER": "outer joins",
+}
+
+
+def qserv_violations(sql: str) -> list[str]:
+    """What in ``sql`` Qserv's documented restrictions forbid (empty: acceptable).
+
+    Sources: Qserv user guide ("Restrictions"), ``qana/QservRestrictorPlugin.cc`` (restrictor
+    detection: a ``scisql_s2Pt*`` function compared with ``=`` in the top-level AND of WHERE),
+    ``ccontrol/ParseListener.cc`` (UNHANDLED atoms), DESIGN.md's list.
+    """
+    tokens = [t for t in tokenize(sql) if t.kind != "space"]
+    words = [t.value.upper() if t.kind == "word" else t.value for t in tokens]
+    problems: list[str] = []
+    if words.count("SELECT") != 1 or words[0] != "SELECT":
+        problems.append("sub-queries")
+    for i, word in enumerate(words):
+        if tokens[i].kind == "word" and word in _FORBIDDEN_WORDS:
+            problems.append(_FORBIDDEN_WORDS[word])
+        if word == "COUNT" and words[i + 1 : i + 3] == ["(", "DISTINCT"]:
+            problems.append("COUNT(DISTINCT ...)")
+        if word == "|" and i + 1 < len(words) and words[i + 1] == "|":
+            problems.append("|| (logical OR in MySQL)")
+    if "ORDER" in words:
+        order = words[words.index("ORDER") + 2 :]
+        order = order[: order.index("LIMIT")] if "LIMIT" in order else order
+        if "(" in order:
+            problems.append("functions in ORDER BY")
+    if "WHERE" in words:
+        start = words.index("WHERE") + 1
+        end = len(words)
+        depth = 0
+        conjuncts: list[list[str]] = [[]]
+        for j in range(start, len(words)):
+            w = words[j]
+            if w == "(":
+                depth += 1
+            elif w == ")":
+                depth -= 1
+            if depth == 0 and tokens[j].kind == "word" and w in ("GROUP", "ORDER", "LIMIT"):
+                end = j
+                break
+            if depth == 0 and w == "AND" and tokens[j].kind == "word":
+                conjuncts.append([])
+                continue
+            conjuncts[-1].append(w)
+        del end
+        restrictors = [
+            k
+            for k, c in enumerate(conjuncts)
+            if c and c[0].lower().startswith("scisql_s2pt") and c[-2:] == ["=", "1"]
+        ]
+        if len(restrictors) > 1:
+            problems.append("more than one spatial restrictor (Qserv then restricts nothing)")
+        if restrictors and restrictors[0] != 0:
+            problems.append("spatial restrictor not first in WHERE")
+        for k in restrictors:
+            call = conjuncts[k]
+            args = call[call.index("(") + 1 : -3]
+            # point arguments are columns; the region's must be literals
+            region = _split_args(args)[2:]
+            if any(not _literal(a) for a in region):
+                problems.append("spatial restrictor with non-literal region")
+    return problems
+
+
+def _split_args(args: list[str]) -> list[list[str]]:
+    out: list[list[str]] = [[]]
+    depth = 0
+    for a in args:
+        if a == "(":
+            depth += 1
+        elif a == ")":
+            depth -= 1
+        if a == "," and depth == 0:
+            out.append([])
+        else:
+            out[-1].append(a)
+    return out
+
+
+def _literal(arg: list[str]) -> bool:
+    text = "".join(arg)
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_the_rule_checker_catches_what_qserv_refuses() -> None:
+    assert qserv_violations("SELECT `a`.`x` FROM `d`.`a` AS `a` ORDER BY ABS(`x`)")
+    assert qserv_violations("SELECT 1 FROM `d`.`a` AS `a` WHERE `x` IN (SELECT 1)")
+    assert qserv_violations(
+        "SELECT 1 FROM `d`.`a` AS `a` WHERE `x` = 1 "
+        "AND scisql_s2PtInCircle(`ra`, `dec`, 1, 2, 3) = 1"
+    )
+    assert qserv_violations(
+        "SELECT 1 FROM `d`.`a` AS `a` WHERE scisql_s2PtInCircle(`ra`, `dec`, `r`, 2, 3) = 1"
+    )
+    assert not qserv_violations(
+        "SELECT 1 FROM `d`.`a` AS `a` WHERE scisql_s2PtInCircle(`ra`, `dec`, 1, -2, 3) = 1 "
+        "AND `x` = 1 ORDER BY `x` LIMIT 3"
+    )
