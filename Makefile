@@ -21,7 +21,10 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq stilts >/dev/null; }
 
-# Builds the demo catalog once (TAP_DATA_DIR, default ./data), then serves it.
+# Builds the demo catalog once (TAP_DATA_DIR, default ./data), then serves it.  DataLink
+# descriptors come from Rubin's sdm_schemas directory beside the checkout unless
+# TAP_DATALINK__TEMPLATES_DIR names another (production sets it explicitly; see docs/datalink.md).
+serve: export TAP_DATALINK__TEMPLATES_DIR ?= $(abspath ../shared/rubin-sdm/datalink)
 serve: install
 	$(VENV)/bin/tap-service demo --if-missing
 	$(VENV)/bin/tap-service serve
@@ -62,6 +65,7 @@ bench: install
 	$(PY) benchmarks/bench_sync.py
 	$(PY) benchmarks/bench_writers.py
 	$(PY) benchmarks/bench_async.py
+	$(PY) benchmarks/bench_lightcurve.py
 
 clean:
 	rm -rf .venv .tools data test-artifacts .pytest_cache .mypy_cache .ruff_cache
