@@ -24,6 +24,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from tap_service.felis.model import FelisSchema, load_felis
+from tap_service.services.demo_obscore import build_obscore
 from tap_service.storage.embedded import EmbeddedDatabase, qualified, quote
 
 DEMO_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema" / "dp02_demo.yaml"
@@ -382,6 +383,7 @@ def build_demo_catalog(
         db.publish_in(cur, felis, replace_tables=True)
         _append(cur, felis, objects.table)
         _append(cur, felis, ccd)
+        build_obscore(db, cur, ccd)  # ivoa.ObsCore, derived from CcdVisit
         for block in iter_forced_sources(
             objects, ccd, n_forced_per_object=n_forced_per_object, seed=seed
         ):
