@@ -35,8 +35,8 @@ VERSION_KEY = "IVOA.VOTable-Parquet.version"
 CONTENT_KEY = "IVOA.VOTable-Parquet.content"
 VOPARQUET_VERSION = "1.0"
 
-ROW_GROUP_ROWS = 131072
-ROW_GROUP_BYTES = 32 << 20
+ROW_GROUP_ROWS = 65536
+ROW_GROUP_BYTES = 16 << 20
 COMPRESSION = "snappy"
 
 
@@ -114,6 +114,13 @@ class ParquetWriter:
             self._sink,
             self._schema,
             compression=COMPRESSION,
+            # Dictionaries pay off for repetitive text (bands, flags as strings); on measured
+            # values (fluxes, coordinates) they are tried, overflow and are thrown away.
+            use_dictionary=[
+                field.name
+                for field, spec in zip(self._schema, self._specs, strict=True)
+                if spec.kind in ("char", "unicodeChar")
+            ],
             store_schema=True,
             write_statistics=False,
         )
