@@ -349,3 +349,41 @@ def _rows_raw(batches: Any) -> list[tuple[Any, ...]]:
     for batch in batches:
         out.extend(zip(*[c.to_pylist() for c in batch.columns], strict=True))
     return out
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@pytest.mark.slow
+def test_a_million_rows_stream_in_flat_memory(
+    backend: RoutingBackend, server: pymysql.Connection[Any]
+) -> None:
+    with server.cursor() as cur:
+        cur.execute(f"USE {DB}")
+        cur.execute(
+            "CREATE TABLE big (objectId BIGINT NOT NULL, ra DOUBLE, flux DOUBLE, ok BOOLEAN)"
+        )
+        cur.execute(
+            "INSERT INTO big SELECT seq + 1249537790362800000, RAND(seq) * 360, "
+            "IF(seq % 17 = 0, NULL, RAND(seq + 1)), seq % 2 = 0 FROM seq_1_to_1000000"
+        )
+    rows = 0
+    at_100k = 0.0
+    last_id = 0
+    for batch in backend.stream(
+        "SELECT `b`.`objectId`, `b`.`ra`, `b`.`flux`, `b`.`ok` FROM `demo`.`big` AS `b`",
+        batch_rows=16_384,
+    ):
+        rows += batch.num_rows
+        last_id = batch.column(0)[-1].as_py()
+        if not at_100k and rows >= 100_000:
+            at_100k = _rss_mb()
+    growth = _rss_mb() - at_100k
+    assert rows == 1_000_000
+    assert last_id == 1249537790362800000 + 1_000_000
+    assert growth < 25, f"RSS grew {growth:.0f} MB between 100,000 and 1,000,000 rows"
