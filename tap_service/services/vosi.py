@@ -8,7 +8,7 @@ the backend refuses would send clients (TOPCAT's ADQL editor, taplint) down a de
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
@@ -81,7 +81,13 @@ def _features(kind: str, forms: Iterable[tuple[str, str | None]]) -> str:
     return "".join(parts)
 
 
-def capabilities_document(config: Config, base_url: str) -> str:
+OBSCORE_1_1 = ("ivo://ivoa.net/std/ObsCore#core-1.1", "ObsCore-1.1")
+
+
+def capabilities_document(
+    config: Config, base_url: str, *, data_models: Sequence[tuple[str, str]] = ()
+) -> str:
+    """``data_models``: (ivo-id, name) of the data models the tables realise (ObsCore)."""
     dialect = config.backend
     language = [
         "    <language>\n      <name>ADQL</name>\n",
@@ -116,6 +122,10 @@ def capabilities_document(config: Config, base_url: str) -> str:
         '    <interface xsi:type="vs:ParamHTTP" role="std" version="1.1">\n'
         f'      <accessURL use="base">{escape(base_url)}</accessURL>\n'
         "    </interface>\n"
+        + "".join(
+            f"    <dataModel ivo-id={quoteattr(ivo_id)}>{escape(name)}</dataModel>\n"
+            for ivo_id, name in data_models
+        )
         + "".join(language)
         + "".join(formats)
         + f"    <executionDuration><default>{timeout}</default><hard>{timeout}</hard>"
