@@ -78,6 +78,16 @@ class Factory:
     def query_service(self) -> QueryService:
         return QueryService(self.config, self.backend, self.tap_schema)
 
+    def data_models(self) -> list[tuple[str, str]]:
+        """Data models the published tables realise, for TAPRegExt (ObsCore when present)."""
+        from tap_service.services.vosi import OBSCORE_1_1
+
+        try:
+            present = self.tap_schema.model.find_table("ivoa.ObsCore") is not None
+        except TapError:
+            return []
+        return [OBSCORE_1_1] if present else []
+
     def lightcurve_service(self) -> LightCurveService:
         from tap_service.services.datalink import LightCurveService
 

@@ -22,7 +22,10 @@ async def availability(factory: FactoryDep) -> Response:
 
 @router.get("/capabilities", summary="VOSI capabilities with TAPRegExt")
 async def capabilities(request: Request, factory: FactoryDep) -> Response:
-    return Response(vosi.capabilities_document(factory.config, base_url(request)), media_type=XML)
+    document = vosi.capabilities_document(
+        factory.config, base_url(request), data_models=factory.data_models()
+    )
+    return Response(document, media_type=XML)
 
 
 @router.get("/tables", summary="VOSI tables (detail=min|max)")
