@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -22,6 +22,7 @@ from tap_service.config import Config
 from tap_service.datalink import LinkRow, links_document
 from tap_service.datalink.links import LINKS_MEDIA_TYPE, error_row
 from tap_service.exceptions import UsageError
+from tap_service.services.demo_obscore import ccd_visit_from_did
 from tap_service.services.descriptors import datalink_base_url, datalink_templates
 from tap_service.services.query import QueryRequest, QueryService
 from tap_service.services.tapschema import TapSchemaService
@@ -44,6 +45,7 @@ BAND_COLOURS = {
 TIMESERIES_DESCRIPTOR = "dp02_object_to_fs_timeseries"
 OBJECT_TABLE = "dp02_dc2_catalogs.Object"
 OBJECT_ID_COLUMN = "objectId"
+OBSCORE_TABLE = "ivoa.ObsCore"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -355,18 +357,35 @@ class LinksService:
 
     def links(self, ids: Sequence[str]) -> tuple[str, bytes]:
         if not ids:
-            raise UsageError("The ID parameter is required (one or more Object IDs)")
+            raise UsageError(
+                "The ID parameter is required (Object IDs or ivoa.ObsCore obs_publisher_did values)"
+            )
         if len(ids) > MAX_LINK_IDS:
             raise UsageError(f"At most {MAX_LINK_IDS} ID values are accepted per request")
         numbers: dict[str, int] = {}
+        images: dict[str, int] = {}
         rows: list[LinkRow] = []
         for value in ids:
+            image = ccd_visit_from_did(value)
+            if image is not None:
+                images[value] = image
+                continue
             with contextlib.suppress(UsageError):
                 numbers[value] = _int_id(value, "ID")
-        found = self._existing(sorted(set(numbers.values())))
+        found = self._existing(OBJECT_TABLE, OBJECT_ID_COLUMN, numbers.values())
+        found_images = self._existing(OBSCORE_TABLE, "lsst_ccdvisitid", images.values())
         descriptors: list[str] = []
         descriptor = self._templates.descriptor(TIMESERIES_DESCRIPTOR) if self._templates else None
         for value in ids:
+            if value in images:
+                image = images[value]
+                if image in found_images:
+                    rows.extend(self._image_links(value, image))
+                else:
+                    rows.append(
+                        error_row(value, "NotFoundFault", f"no {OBSCORE_TABLE} row has this ID")
+                    )
+                continue
             number = numbers.get(value)
             if number is None:
                 rows.append(error_row(value, "UsageFault", f"{value!r} is not an Object ID"))
@@ -390,12 +409,15 @@ class LinksService:
         document = links_document(rows, descriptors="\n".join(descriptors).encode("utf-8"))
         return LINKS_MEDIA_TYPE, document
 
-    def _existing(self, numbers: list[int]) -> set[int]:
-        if not numbers:
+    def _existing(self, table: str, column: str, numbers: Iterable[int]) -> set[int]:
+        """Which of ``numbers`` are values of ``table.column`` (names are constants here)."""
+        wanted = sorted(set(numbers))
+        if not wanted:
             return set()
+        schema, name = table.split(".")
         adql = (
-            f'SELECT o."{OBJECT_ID_COLUMN}" FROM "dp02_dc2_catalogs"."Object" AS o '
-            f'WHERE o."{OBJECT_ID_COLUMN}" IN ({", ".join(str(n) for n in numbers)})'
+            f"SELECT t.{_delimited(column)} FROM {_delimited(schema)}.{_delimited(name)} AS t "
+            f"WHERE t.{_delimited(column)} IN ({', '.join(str(n) for n in wanted)})"
         )
         prepared = self._queries.prepare(QueryRequest(query=adql, lang="ADQL"))
         if prepared.sql is None:
@@ -405,8 +427,35 @@ class LinksService:
             found.update(int(v) for v in batch.column(0).to_pylist() if v is not None)
         return found
 
-    def _object_links(self, value: str, number: int, with_service: bool) -> list[LinkRow]:
+    def _tap_query_url(self, query: str) -> str:
         tap = self._base + self._config.path_prefix.rstrip("/")
+        return f"{tap}/sync?" + urlencode({"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": query})
+
+    def _image_links(self, value: str, ccd_visit_id: int) -> list[LinkRow]:
+        """Links of an ObsCore dataset (a processed visit image; the demo has no pixels)."""
+        return [
+            LinkRow(
+                id=value,
+                semantics="#this",
+                access_url=self._tap_query_url(
+                    f"SELECT * FROM dp02_dc2_catalogs.CcdVisit WHERE ccdVisitId = {ccd_visit_id}"
+                ),
+                description="Metadata of the processed visit image (the demo serves no pixels)",
+                content_type=VOTABLE,
+            ),
+            LinkRow(
+                id=value,
+                semantics="#auxiliary",
+                access_url=self._tap_query_url(
+                    "SELECT * FROM dp02_dc2_catalogs.ForcedSource "
+                    f"WHERE ccdVisitId = {ccd_visit_id}"
+                ),
+                description="Forced photometry measured on this image",
+                content_type=VOTABLE,
+            ),
+        ]
+
+    def _object_links(self, value: str, number: int, with_service: bool) -> list[LinkRow]:
         record_query = f"SELECT * FROM {OBJECT_TABLE} WHERE {OBJECT_ID_COLUMN} = {number}"
         params = {"id": str(number)}
         if self._templates is not None:
@@ -421,8 +470,7 @@ class LinksService:
             LinkRow(
                 id=value,
                 semantics="#this",
-                access_url=f"{tap}/sync?"
-                + urlencode({"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": record_query}),
+                access_url=self._tap_query_url(record_query),
                 description=f"The {OBJECT_TABLE} record (TAP sync query)",
                 content_type=VOTABLE,
             ),
