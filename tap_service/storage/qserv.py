@@ -444,7 +444,7 @@ class MySQLStream:
             self._cursor = cursor
             cursor.execute(self._sql)
             self._columns = arrow_columns(cursor)
-        except BackendError:
+        except (BackendError, BackendUnavailableError, QueryTimeoutError):
             self._busy = False
             self._release(healthy=False)
             raise
@@ -487,13 +487,28 @@ class MySQLStream:
     def interrupt(self) -> None:
         """Stop the statement on the server (``KILL QUERY``); safe from any thread."""
         with self._lock:
-            if self._done or self._interrupted:
-                self._interrupted = True
-                return
+            first = not self._interrupted
             self._interrupted = True
+            if self._done or not first:
+                return
             thread_id = self._thread_id
+            busy = self._busy
         if thread_id is not None:
             self._backend.kill_query(thread_id)
+        if busy:
+            # A KILL that reaches the server before the statement does is a no-op; keep
+            # killing while the reading thread stays blocked in the driver.
+            threading.Thread(target=self._kill_while_busy, daemon=True).start()
+
+    def _kill_while_busy(self, interval: float = 0.25, attempts: int = 40) -> None:
+        for _ in range(attempts):
+            time.sleep(interval)
+            with self._lock:
+                if self._done or not self._busy:
+                    return
+                thread_id = self._thread_id
+            if thread_id is not None:
+                self._backend.kill_query(thread_id)
 
     def close(self) -> None:
         if self._done:

@@ -387,3 +387,29 @@ def test_a_million_rows_stream_in_flat_memory(
     assert rows == 1_000_000
     assert last_id == 1249537790362800000 + 1_000_000
     assert growth < 25, f"RSS grew {growth:.0f} MB between 100,000 and 1,000,000 rows"
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.001, 0.005, 0.02])
+def test_an_interrupt_racing_the_statement_still_stops_it(
+    delay: float, backend: RoutingBackend, server: pymysql.Connection[Any]
+) -> None:
+    """A KILL that reaches the server before the statement is a no-op: the stream retries."""
+    marker = f"m{uuid.uuid4().hex}"
+    stream = backend.catalog.stream(_heavy_count(marker))
+    outcome: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            list(stream)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    time.sleep(delay)
+    stream.interrupt()
+    worker.join(5)
+    assert not worker.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], QueryCancelledError)
+    _wait_gone(server, marker)
