@@ -11,6 +11,7 @@ import io
 import re
 import shutil
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from PIL import Image
 from pyvo.dal.adhoc import DatalinkQuery
 
 from tests.integration.conftest import RunningService, start_service, stop_service
+from tests.integration.test_taplint import VALIDATOR_MISTAKES, run_taplint
 
 pytestmark = pytest.mark.integration
 
@@ -123,6 +125,8 @@ def test_datalinklint_links_no_errors_no_warnings(
         pytest.fail("stilts is not installed: run `make system-deps` (Debian package stilts)")
     root = datalink_service.base_url.rsplit("/api/tap", 1)[0]
     ids = "&".join(f"ID={int(r['objectId'])}" for r in objects) + "&ID=12&ID=not-an-id"
+    did = tap_did(objects, datalink_service)
+    ids += "&ID=" + urllib.parse.quote(did, safe="")
     result = subprocess.run(
         [stilts, "datalinklint", f"votable={root}/api/datalink/links?{ids}"],
         capture_output=True,
@@ -137,3 +141,26 @@ def test_datalinklint_links_no_errors_no_warnings(
     assert totals.groups() == ("0", "0"), output
     assert "NotFoundFault" in output
     assert "UsageFault" in output
+
+
+def tap_did(objects: pyvo.dal.TAPResults, datalink_service: RunningService) -> str:
+    tap = pyvo.dal.TAPService(datalink_service.base_url)
+    return str(
+        tap.run_sync("SELECT TOP 1 obs_publisher_did FROM ivoa.ObsCore")[0]["obs_publisher_did"]
+    )
+
+
+# Debian's STILTS 3.4.7 wants ObsCore's s_region as a string (ObsCore 1.1's adql:REGION);
+# ours is a DALI polygon (double array, xtype polygon) so that CONTAINS and INTERSECTS work on
+# it.  This is the one report we accept, knowingly; see docs/datalink.md.
+OBS_ACCEPTED = {"E-OBS-TYPX-01 Wrong datatype for ObsCore column s_region: double != REGION"}
+
+
+def test_taplint_obs_stage(datalink_service: RunningService, artifacts: Path) -> None:
+    report = artifacts / "taplint-obs.txt"
+    output, counts = run_taplint(datalink_service.base_url, "TME CAP OBS", report)
+    reports = [line for line in output.splitlines() if re.match(r"^[EFW]-", line)]
+    problems = [r for r in reports if r not in VALIDATOR_MISTAKES | OBS_ACCEPTED]
+    assert counts["failures"] == 0, output[-3000:]
+    assert problems == [], "\n".join(problems)
+    assert "ivoa.ObsCore columns: 30/30 required" in output
