@@ -1,6 +1,7 @@
 """STILTS taplint, the IVOA validator TOPCAT's authors maintain, against the running service.
 
-Only the stages that need no async jobs or uploads run here (the service has no /async yet).
+The metadata, capability, sync-query and examples stages run here; the async stages (QAS, UWS)
+run in tests/integration/test_async_*.py against each runner.  Uploads are not supported yet.
 The full report is kept under test-artifacts/ so a failure can be read in CI output.
 """
 
