@@ -187,6 +187,10 @@ class Factory:
     def warm_up(self) -> None:
         """Build the parser and read TAP_SCHEMA now; an unavailable database is only logged."""
         adql.parse("SELECT TOP 1 x FROM t WHERE CONTAINS(POINT(a, b), CIRCLE(1, 2, 3)) = 1")
+        # A wrong DataLink directory is an operator's mistake: refuse to start, naming it.
+        from tap_service.services.descriptors import datalink_templates
+
+        datalink_templates(self.config)
         try:
             _ = self.tap_schema.model
         except TapError as exc:
