@@ -232,3 +232,15 @@ def test_links_several_ids_with_errors(factory: Factory, demo: DemoData) -> None
 def test_links_needs_an_id(factory: Factory) -> None:
     with pytest.raises(UsageError, match="ID parameter"):
         factory.links_service().links([])
+
+
+def test_wrong_templates_directory_stops_start_up(factory: Factory, tmp_path: Path) -> None:
+    from tap_service.datalink import DatalinkConfigError
+
+    config = Config(data_dir=factory.config.data_dir, datalink={"templates_dir": tmp_path})
+    broken = Factory(config)
+    try:
+        with pytest.raises(DatalinkConfigError, match=r"datalink-manifest\.json"):
+            broken.warm_up()
+    finally:
+        broken.close()
