@@ -24,9 +24,7 @@ LINK_FIELDS = (
     Field(name="description", datatype="char", arraysize="*", ucd="meta.note"),
     Field(name="semantics", datatype="char", arraysize="*", ucd="meta.code"),
     Field(name="content_type", datatype="char", arraysize="*", ucd="meta.code.mime"),
-    Field(
-        name="content_length", datatype="long", unit="byte", ucd="phys.size;meta.file"
-    ),
+    Field(name="content_length", datatype="long", unit="byte", ucd="phys.size;meta.file"),
     Field(name="content_qualifier", datatype="char", arraysize="*", ucd="meta.code.class"),
     Field(name="local_semantics", datatype="char", arraysize="*", ucd="meta.code"),
     Field(name="link_auth", datatype="char", arraysize="*", ucd="meta.code"),
