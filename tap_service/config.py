@@ -181,6 +181,64 @@ class DatalinkConfig(BaseModel):
     )
 
 
+class AuthConfig(BaseModel):
+    """Who may use the service: anonymous, tokens checked here, or a user named by the ingress."""
+
+    mode: Literal["none", "tokens", "trusted-header"] = Field(
+        default="none",
+        description="none: everyone is anonymous (the embedded demo); tokens: Bearer or Basic "
+        "credentials checked against the hashed token store (`tap-service token create`); "
+        "trusted-header: the user is the X-Auth-Request-User header set by an authenticating "
+        "ingress (Gafaelfawr), believed only from trusted_proxies.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the token store (tokens mode); by default an SQLite file "
+        "tokens.sqlite3 under TAP_DATA_DIR. May be the job-store database.",
+    )
+    required_scope: str = Field(
+        default="read:tap",
+        description="Scope a token must carry to use the service (403 without it).",
+    )
+    anonymous_endpoints: list[str] = Field(
+        default_factory=lambda: ["availability", "capabilities", "tables", "examples"],
+        description="First path segments under path_prefix served without credentials "
+        "(an empty list protects them too).",
+    )
+    user_header: str = Field(
+        default="X-Auth-Request-User",
+        description="trusted-header mode: the header naming the authenticated user.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="trusted-header mode: addresses or CIDR networks of the ingress; the user "
+        "header from any other peer is refused (401).",
+    )
+    realm: str = Field(
+        default="tap", description="Realm named in the WWW-Authenticate challenges."
+    )
+
+
+class QuotaConfig(BaseModel):
+    """Per-user limits (an anonymous client counts as the user 'anonymous')."""
+
+    enabled: bool = Field(default=False, description="Enforce the limits below.")
+    backend: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="Where request counts live: this process (embedded default) or Redis "
+        "(shared by every API replica; uses redis.url).",
+    )
+    requests_per_minute: int = Field(
+        default=600, ge=0, description="Requests a user may make per minute (0: no limit)."
+    )
+    concurrent_queries: int = Field(
+        default=12,
+        ge=0,
+        description="Queries a user may have running at once: /sync queries plus async jobs "
+        "QUEUED or EXECUTING (0: no limit). Over it: 429; an async job is left PENDING.",
+    )
+
+
 class Config(BaseSettings):
     """Everything the service reads from its environment."""
 
@@ -248,6 +306,8 @@ class Config(BaseSettings):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     s3: S3Config = Field(default_factory=S3Config)
     datalink: DatalinkConfig = Field(default_factory=DatalinkConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    quotas: QuotaConfig = Field(default_factory=QuotaConfig)
     service_title: str = Field(
         default="tap_service demo TAP", description="Title shown in capabilities and pages."
     )
