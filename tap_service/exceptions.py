@@ -73,3 +73,32 @@ class QueueUnavailableError(BackendUnavailableError):
     """The job queue (Redis broker) cannot be reached: no job was created (HTTP 503)."""
 
     status_code = 503
+
+
+class AuthenticationError(TapError):
+    """No valid credentials (HTTP 401); the response challenges for Basic and Bearer."""
+
+    status_code = 401
+
+    def __init__(self, message: str, *, realm: str = "tap", error: str | None = None) -> None:
+        super().__init__(message)
+        bearer = f'Bearer realm="{realm}"'
+        if error:
+            bearer += f', error="{error}"'
+        self.challenges = [f'Basic realm="{realm}"', bearer]
+
+
+class PermissionDeniedError(TapError):
+    """Valid credentials that do not allow this (HTTP 403), e.g. a token without read:tap."""
+
+    status_code = 403
+
+
+class QuotaExceededError(TapError):
+    """A per-user limit is reached (HTTP 429); ``retry_after`` seconds until it may succeed."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

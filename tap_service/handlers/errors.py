@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tap_service.exceptions import TapError
+from tap_service.exceptions import AuthenticationError, QuotaExceededError, TapError
 from tap_service.votable import Info, error_document
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,11 @@ async def _tap_error(request: Request, exc: Exception) -> Response:
     response = dali_error(exc.message, exc.status_code, infos=infos)
     if headers:
         response.headers.update(headers)
+    if isinstance(exc, QuotaExceededError):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, AuthenticationError):
+        for challenge in exc.challenges:
+            response.headers.append("WWW-Authenticate", challenge)
     return response
 
 
