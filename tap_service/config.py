@@ -239,6 +239,35 @@ class QuotaConfig(BaseModel):
     )
 
 
+class LoggingConfig(BaseModel):
+    """What the processes (API and workers) log, and how."""
+
+    format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: human-readable lines; json: one JSON object per line with time, "
+        "level, logger, message, request_id, user and job_id (for log collectors).",
+    )
+    level: str = Field(default="INFO", description="Root log level (DEBUG, INFO, WARNING...).")
+    user_header: str = Field(
+        default="X-Auth-Request-User",
+        description="Request header naming the authenticated user in logs when the auth layer "
+        "has not set one (Gafaelfawr sets this header in front of the service).",
+    )
+
+
+class MetricsConfig(BaseModel):
+    """Prometheus metrics."""
+
+    enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at /metrics on the API port."
+    )
+    worker_port: int | None = Field(
+        default=None,
+        description="Port on which `tap-service worker` serves its own /metrics (job counters, "
+        "rows and bytes written); None: workers expose no metrics endpoint.",
+    )
+
+
 class Config(BaseSettings):
     """Everything the service reads from its environment."""
 
@@ -306,6 +335,15 @@ class Config(BaseSettings):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     s3: S3Config = Field(default_factory=S3Config)
     datalink: DatalinkConfig = Field(default_factory=DatalinkConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    shutdown_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="On SIGTERM the API stops accepting connections and lets responses in "
+        "flight finish for at most this long (keep it below Kubernetes' "
+        "terminationGracePeriodSeconds).",
+    )
     auth: AuthConfig = Field(default_factory=AuthConfig)
     quotas: QuotaConfig = Field(default_factory=QuotaConfig)
     service_title: str = Field(
