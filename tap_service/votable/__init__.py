@@ -1,4 +1,5 @@
-"""Streaming TAP result documents: VOTable BINARY2/BINARY/TABLEDATA, CSV, TSV, DALI errors.
+"""Streaming TAP result documents: VOTable BINARY2/BINARY/TABLEDATA, CSV, TSV, VOParquet,
+DALI errors.
 
 Pure library (numpy and pyarrow only): the service hands Arrow record batches in, bytes come out,
 and memory stays bounded by the batch whatever the row count.
@@ -18,6 +19,8 @@ Choices a client may notice (details in each module):
   (UTF-16BE).  TABLEDATA and CSV keep every character.
 * Timestamps are ISO 8601 ``YYYY-MM-DDTHH:MM:SS.sss`` (UTC, milliseconds), dates ``YYYY-MM-DD``.
 * Arrays (DALI point/circle/polygon) are space-separated numbers in TABLEDATA and CSV.
+* A failure after rows have left ends VOTables with a trailing ``QUERY_STATUS=ERROR`` INFO,
+  VOParquet with that INFO in its footer VOTable, CSV/TSV with a ``QUERY_STATUS=ERROR:`` line.
 """
 
 from tap_service.votable.columns import FieldError
