@@ -22,6 +22,7 @@ from tap_service import adql
 from tap_service.adql.checked import CheckedQuery, OutputColumn
 from tap_service.config import Config
 from tap_service.exceptions import BackendError, QueryError, TapError, UsageError
+from tap_service.services import metrics
 from tap_service.services.descriptors import service_descriptors
 from tap_service.services.tapschema import TapSchemaService
 from tap_service.storage.backend import Backend
@@ -175,7 +176,7 @@ class QueryService:
             # More is likely to come: fetch the next batches in their own thread while this one
             # encodes (both mostly outside the GIL), one batch ahead at most.
             batches = Prefetch(batches)
-        return self._document(writer, prepared.maxrec, first, batches)
+        return metrics.counted(self._document(writer, prepared.maxrec, first, batches))
 
     def _document(
         self,
@@ -197,6 +198,7 @@ class QueryService:
                 if batch.num_rows:
                     yield writer.write_batch(batch)
                     remaining -= batch.num_rows
+                    metrics.count_rows(batch.num_rows)
                 if overflow:
                     break
                 batch = next(batches, None)
