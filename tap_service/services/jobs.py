@@ -23,6 +23,7 @@ from typing import Any
 import anyio.to_thread
 import pyarrow as pa
 
+from tap_service import logs
 from tap_service.config import Config
 from tap_service.exceptions import (
     BackendUnavailableError,
@@ -32,7 +33,9 @@ from tap_service.exceptions import (
     TapError,
     UsageError,
 )
+from tap_service.services import metrics
 from tap_service.services.query import QueryRequest, QueryService
+from tap_service.services.quotas import QuotaService
 from tap_service.services.tapschema import TapSchemaService
 from tap_service.storage.backend import Backend
 from tap_service.storage.jobs import JobStore, utcnow
@@ -181,6 +184,13 @@ class JobRunner:
 
     def run(self, job_id: str) -> Phase | None:
         """Run a QUEUED job to its final phase; returns that phase (None: not ours to run)."""
+        with logs.job_context(job_id):
+            phase = self._run(job_id)
+        if phase is not None:
+            metrics.job_finished(phase)
+        return phase
+
+    def _run(self, job_id: str) -> Phase | None:
         if not self._store.mark_executing(job_id):
             log.info("job %s is not QUEUED any more; not running it", job_id)
             return None
@@ -353,15 +363,29 @@ def parse_filter(phases: Sequence[str], after: str | None, last: str | None) -> 
 
 
 class JobService:
-    """What the /async routes do; owns the job store's transactions and the queue hand-off."""
+    """What the /async routes do; owns the job store's transactions and the queue hand-off.
+
+    Built for one caller: with ``owner`` set, only that owner's jobs exist for this service
+    (another user's job is "not found", so ids leak nothing); ``owner`` None sees every job
+    (auth mode none, the sweep).  ``quotas`` refuses to queue a job over the owner's limit.
+    """
 
     def __init__(
-        self, config: Config, store: JobStore, queue: JobQueue, results: ResultStore
+        self,
+        config: Config,
+        store: JobStore,
+        queue: JobQueue,
+        results: ResultStore,
+        *,
+        owner: str | None = None,
+        quotas: QuotaService | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._queue = queue
         self._results = results
+        self._owner = owner
+        self._quotas = quotas
 
     # creation and parameters
 
@@ -383,7 +407,7 @@ class JobService:
             destruction = self._destruction(params["destruction"], now)
         job = Job(
             id=secrets.token_hex(8),
-            owner=owner,
+            owner=owner if owner is not None else self._owner,
             phase=Phase.PENDING,
             run_id=params.get("runid"),
             parameters=tuple(
@@ -427,13 +451,14 @@ class JobService:
 
     def get(self, job_id: str) -> Job:
         job = self._store.get(job_id)
-        if job is None:
+        if job is None or (self._owner is not None and job.owner != self._owner):
             raise JobNotFoundError(f"There is no job {job_id}")
         return job
 
     def list_jobs(self, filters: JobFilter, *, owner: str | None = None) -> list[Job]:
         return self._store.list_jobs(
-            owner=owner, phases=filters.phases, after=filters.after, last=filters.last
+            owner=owner if owner is not None else self._owner,
+            phases=filters.phases, after=filters.after, last=filters.last
         )
 
     def set_parameters(self, job_id: str, params: Mapping[str, str]) -> Job:
@@ -483,6 +508,9 @@ class JobService:
         return self.get(job_id)
 
     def _start(self, job_id: str) -> None:
+        if self._quotas is not None and self._quotas.enabled:
+            owner = self.get(job_id).owner
+            self._quotas.check_job_start(owner or "anonymous", self.active_jobs(owner))
         self._queue.check()
         if not self._store.mark_queued(job_id):
             raise JobPhaseError("The job is not PENDING any more")
@@ -491,6 +519,14 @@ class JobService:
         except BaseException:
             self._store.unmark_queued(job_id)
             raise
+
+    def active_jobs(self, owner: str | None) -> int:
+        """How many of ``owner``'s jobs are QUEUED or EXECUTING (they count against quotas)."""
+        if owner is None:
+            return 0
+        return len(
+            self._store.list_jobs(owner=owner, phases=(Phase.QUEUED, Phase.EXECUTING))
+        )
 
     def abort(self, job_id: str) -> Job:
         job = self.get(job_id)
