@@ -53,5 +53,14 @@ class CeleryJobQueue:
         # and interrupts the query; a job still waiting in Redis is skipped when it arrives.
         return None
 
+    def depth(self) -> int:
+        """Messages waiting in the broker (kombu keeps one Redis list per priority step)."""
+        name = self._config.redis.queue
+        keys = [name] + [f"{name}\x06\x16{step}" for step in (3, 6, 9)]
+        with self._redis.pipeline() as pipe:
+            for key in keys:
+                pipe.llen(key)
+            return sum(int(n) for n in pipe.execute())
+
     def close(self) -> None:
         self._redis.close()
