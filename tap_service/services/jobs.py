@@ -458,7 +458,9 @@ class JobService:
     def list_jobs(self, filters: JobFilter, *, owner: str | None = None) -> list[Job]:
         return self._store.list_jobs(
             owner=owner if owner is not None else self._owner,
-            phases=filters.phases, after=filters.after, last=filters.last
+            phases=filters.phases,
+            after=filters.after,
+            last=filters.last,
         )
 
     def set_parameters(self, job_id: str, params: Mapping[str, str]) -> Job:
@@ -524,9 +526,7 @@ class JobService:
         """How many of ``owner``'s jobs are QUEUED or EXECUTING (they count against quotas)."""
         if owner is None:
             return 0
-        return len(
-            self._store.list_jobs(owner=owner, phases=(Phase.QUEUED, Phase.EXECUTING))
-        )
+        return len(self._store.list_jobs(owner=owner, phases=(Phase.QUEUED, Phase.EXECUTING)))
 
     def abort(self, job_id: str) -> Job:
         job = self.get(job_id)
