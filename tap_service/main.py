@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from tap_service import __version__
 from tap_service.config import Config
 from tap_service.factory import Factory
-from tap_service.handlers import datalink, errors, tap, uws, vosi
+from tap_service.handlers import datalink, errors, metrics, tap, uws, vosi
 
 
 def create_app(config: Config | None = None, factory: Factory | None = None) -> FastAPI:
@@ -45,6 +45,11 @@ def create_app(config: Config | None = None, factory: Factory | None = None) -> 
     app.include_router(vosi.router, prefix=prefix)
     app.include_router(uws.router, prefix=prefix)
     app.include_router(datalink.router, prefix="/api/datalink")
+    if config.metrics.enabled:
+        app.include_router(metrics.router)
+    app.add_middleware(
+        metrics.ObservabilityMiddleware, user_header=config.logging.user_header
+    )
 
     @app.get(prefix or "/", include_in_schema=False)
     async def landing() -> HTMLResponse:
