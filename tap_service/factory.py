@@ -24,10 +24,13 @@ from tap_service.services.vosi import Availability
 from tap_service.storage.backend import Backend
 
 if TYPE_CHECKING:
+    from tap_service.services.auth import AuthService
     from tap_service.services.datalink import LightCurveService, LinksService
     from tap_service.services.jobs import JobRunner, JobService
+    from tap_service.services.quotas import QuotaService
     from tap_service.storage.jobs import JobStore
     from tap_service.storage.results import ResultStore
+    from tap_service.storage.tokens import TokenStore
     from tap_service.uws import JobQueue
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,9 @@ class Factory:
         self._job_runner: JobRunner | None = None
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._token_store: TokenStore | None = None
+        self._auth_service: AuthService | None = None
+        self._quota_service: QuotaService | None = None
 
     @property
     def backend(self) -> Backend:
@@ -149,10 +155,65 @@ class Factory:
         assert self._job_queue is not None
         return self._job_queue
 
-    def job_service(self) -> JobService:
+    def job_service(self, owner: str | None = None) -> JobService:
+        """Jobs as ``owner`` sees them (None: every job; auth mode none and upkeep)."""
         from tap_service.services.jobs import JobService
 
-        return JobService(self.config, self.job_store, self.job_queue, self.result_store)
+        return JobService(
+            self.config,
+            self.job_store,
+            self.job_queue,
+            self.result_store,
+            owner=owner,
+            quotas=self.quota_service if self.config.quotas.enabled else None,
+        )
+
+    # -- authentication and quotas --------------------------------------------------------------
+
+    @property
+    def token_store(self) -> TokenStore:
+        with self._lock:
+            if self._token_store is None:
+                from tap_service.storage.tokens import TokenStore
+
+                url = self.config.auth.database_url
+                if url is None:
+                    from tap_service.storage.jobs import sqlite_url
+
+                    self.config.data_dir.mkdir(parents=True, exist_ok=True)
+                    url = sqlite_url(self.config.data_dir / "tokens.sqlite3")
+                self._token_store = TokenStore.from_url(url)
+            return self._token_store
+
+    @property
+    def auth_service(self) -> AuthService:
+        if self._auth_service is None:
+            from tap_service.services.auth import AuthService
+
+            tokens = self.token_store if self.config.auth.mode == "tokens" else None
+            self._auth_service = AuthService(self.config.auth, tokens)
+        return self._auth_service
+
+    @property
+    def quota_service(self) -> QuotaService:
+        if self._quota_service is None:
+            from tap_service.services.quotas import (
+                Counters,
+                MemoryCounters,
+                QuotaService,
+                RedisCounters,
+            )
+
+            counters: Counters
+            if self.config.quotas.backend == "redis":
+                counters = RedisCounters(self.config.redis.url)
+            else:
+                counters = MemoryCounters()
+            with self._lock:
+                if self._quota_service is None:
+                    self._quota_service = QuotaService(self.config.quotas, counters)
+        assert self._quota_service is not None
+        return self._quota_service
 
     def start_jobs(self) -> None:
         """API process start-up: recover the in-process runner's jobs, start the sweep."""
@@ -205,6 +266,8 @@ class Factory:
             self._job_queue.close()
         if self._job_store is not None:
             self._job_store.close()
+        if self._token_store is not None:
+            self._token_store.close()
         backend = self._backend
         close = getattr(backend, "close", None)
         if close is not None:
