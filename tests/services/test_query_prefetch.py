@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from astropy.io.votable import parse
 
-from tap_service.services.query import Prefetch
+from tap_service.config import Config
+from tap_service.services.query import Prefetch, PreparedQuery, QueryService
+from tap_service.votable import Field, make_writer
 
 
 def _batches(
@@ -77,3 +83,47 @@ def test_close_stops_the_reader_and_the_source() -> None:
     assert len(produced) == count
     with pytest.raises(StopIteration):
         next(prefetch)
+
+
+class FailingBackend:
+    """Hands over ``good`` full batches, then fails like a lost database connection."""
+
+    dialect = "embedded"
+
+    def __init__(self, good: int) -> None:
+        self.good = good
+
+    def stream(
+        self, sql: str, *, batch_rows: int = 65536, timeout: float | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        for index in range(self.good):
+            start = index * batch_rows
+            yield pa.record_batch([pa.array(range(start, start + batch_rows))], names=["n"])
+        raise ConnectionError("Lost connection to server during query\nsecond line")
+
+    def ping(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("response_format", ["votable", "votable/td", "csv", "tsv", "parquet"])
+def test_error_after_rows_ends_every_format(response_format: str) -> None:
+    """Through the service (read-ahead thread included): rows, then the format's error end."""
+    config = Config(data_dir=Path("unused"), batch_rows=1000)
+    service = QueryService(config, FailingBackend(good=3), None)  # type: ignore[arg-type]
+    writer = make_writer(response_format, [Field(name="n", datatype="long")])
+    prepared = PreparedQuery(checked=None, sql="SELECT n", maxrec=10_000, writer=writer)  # type: ignore[arg-type]
+    document = b"".join(service.stream(prepared))
+    message = "The database failed while sending rows: Lost connection to server during query"
+    if response_format.startswith("votable"):
+        votable = parse(io.BytesIO(document), verify="exception")
+        assert len(votable.get_first_table().array) == 3000
+        infos = [(i.value, i.content) for i in votable.resources[0].infos]
+        assert infos[-1] == ("ERROR", message)
+    elif response_format == "parquet":
+        assert pq.read_table(io.BytesIO(document)).num_rows == 3000
+        content = pq.read_metadata(io.BytesIO(document)).metadata[b"IVOA.VOTable-Parquet.content"]
+        assert b'value="ERROR">' + message.encode() in content
+    else:
+        lines = document.decode().splitlines()
+        assert len(lines) == 1 + 3000 + 1
+        assert lines[-1] == f"QUERY_STATUS=ERROR: {message}"
