@@ -31,16 +31,34 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(f"Published {', '.join(names)} from TAP_SCHEMA_FILES")
+    if args.json_logs:
+        config = config.model_copy(
+            update={"logging": config.logging.model_copy(update={"format": "json"})}
+        )
+    if args.shutdown_timeout:
+        config = config.model_copy(update={"shutdown_timeout_seconds": args.shutdown_timeout})
+    _configure_logging(config, args.log_level)
     app = create_app(config)
     print(f"Serving TAP at http://{config.host}:{config.port}{config.path_prefix}", flush=True)
+    # SIGTERM: uvicorn closes the listening socket at once (new connections are refused), lets
+    # responses in flight finish for up to shutdown_timeout_seconds, then runs the lifespan
+    # shutdown (job runner and engines closed).
     uvicorn.run(
         app,
         host=config.host,
         port=config.port,
         log_level=args.log_level,
         access_log=args.access_log,
+        log_config=None,
+        timeout_graceful_shutdown=int(config.shutdown_timeout_seconds),
     )
     return 0
+
+
+def _configure_logging(config: Config, level: str | None) -> None:
+    from tap_service import logs
+
+    logs.configure(config.logging.format, level or config.logging.level)
 
 
 def _demo(args: argparse.Namespace, config: Config) -> int:
@@ -158,6 +176,19 @@ def _worker(args: argparse.Namespace, config: Config) -> int:
     ]
     if args.hostname:
         argv.append(f"--hostname={args.hostname}")
+    if args.json_logs:
+        config = config.model_copy(
+            update={"logging": config.logging.model_copy(update={"format": "json"})}
+        )
+    _configure_logging(config, args.log_level)
+    if config.metrics.worker_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(config.metrics.worker_port)
+    # SIGTERM is Celery's warm shutdown: no new messages are taken, running jobs finish and are
+    # acknowledged; messages reserved but not started go back to Redis.  SIGKILL leaves the
+    # running jobs to the sweep (stale heartbeat, ERROR) and redelivers their messages after
+    # TAP_REDIS__VISIBILITY_TIMEOUT_SECONDS (skipped, since the jobs are no longer QUEUED).
     app.worker_main(argv)
     return 0
 
@@ -171,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (TAP_PORT)")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--json-logs", action="store_true", help="one JSON object per line (TAP_LOGGING__FORMAT)"
+    )
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        help="seconds responses in flight may take after SIGTERM (TAP_SHUTDOWN_TIMEOUT_SECONDS)",
+    )
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="build the DP0.2-like demo catalog in TAP_DATA_DIR")
@@ -192,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=4, help="jobs run at once")
     worker.add_argument("--log-level", default="info")
     worker.add_argument("--hostname", help="Celery node name (default: celery@HOST)")
+    worker.add_argument(
+        "--json-logs", action="store_true", help="one JSON object per line (TAP_LOGGING__FORMAT)"
+    )
     worker.set_defaults(run=_worker)
 
     load = commands.add_parser(
