@@ -26,6 +26,7 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "request_id",
     "user",
     "job_id",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
 }
 
 
