@@ -185,9 +185,13 @@ class JobRunner:
     def run(self, job_id: str) -> Phase | None:
         """Run a QUEUED job to its final phase; returns that phase (None: not ours to run)."""
         with logs.job_context(job_id):
+            start = time.perf_counter()
             phase = self._run(job_id)
-        if phase is not None:
-            metrics.job_finished(phase)
+            if phase is not None:
+                metrics.job_finished(phase)
+                log.info(
+                    "job %s ended %s after %.3f s", job_id, phase, time.perf_counter() - start
+                )
         return phase
 
     def _run(self, job_id: str) -> Phase | None:
