@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 from html import escape
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from tap_service import __version__
 from tap_service.config import Config
 from tap_service.factory import Factory
-from tap_service.handlers import datalink, errors, metrics, tap, uws, vosi
+from tap_service.handlers import auth, datalink, errors, metrics, tap, uws, vosi
 
 
 def create_app(config: Config | None = None, factory: Factory | None = None) -> FastAPI:
@@ -41,15 +41,15 @@ def create_app(config: Config | None = None, factory: Factory | None = None) -> 
     )
     app.state.factory = factory
     errors.install(app)
-    app.include_router(tap.router, prefix=prefix)
-    app.include_router(vosi.router, prefix=prefix)
-    app.include_router(uws.router, prefix=prefix)
-    app.include_router(datalink.router, prefix="/api/datalink")
+    # Credentials (TAP_AUTH__MODE) and the request-rate quota, checked once per request.
+    user = [Depends(auth.authenticate)]
+    app.include_router(tap.router, prefix=prefix, dependencies=user)
+    app.include_router(vosi.router, prefix=prefix, dependencies=user)
+    app.include_router(uws.router, prefix=prefix, dependencies=user)
+    app.include_router(datalink.router, prefix="/api/datalink", dependencies=user)
     if config.metrics.enabled:
         app.include_router(metrics.router)
-    app.add_middleware(
-        metrics.ObservabilityMiddleware, user_header=config.logging.user_header
-    )
+    app.add_middleware(metrics.ObservabilityMiddleware, user_header=config.logging.user_header)
 
     @app.get(prefix or "/", include_in_schema=False)
     async def landing() -> HTMLResponse:
