@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse,
 from starlette.concurrency import run_in_threadpool
 
 from tap_service.exceptions import JobNotFoundError, UsageError
+from tap_service.handlers.auth import JobServiceDep
 from tap_service.handlers.dependencies import FactoryDep, base_url
 from tap_service.handlers.params import DaliParams, read_params
 from tap_service.services.jobs import parse_filter
@@ -44,25 +45,26 @@ def _jobs_url(request: Request) -> str:
 
 
 @router.get("/async", summary="List async jobs")
-async def list_jobs(request: Request, factory: FactoryDep) -> Response:
+async def list_jobs(request: Request, jobs: JobServiceDep) -> Response:
     phases = [v for k, v in request.query_params.multi_items() if k.lower() == "phase"]
     params = await read_params(request)
     filters = parse_filter(phases, params.get("AFTER"), params.get("LAST"))
-    jobs = await run_in_threadpool(factory.job_service().list_jobs, filters)
-    return Response(job_list_document(jobs, _jobs_url(request)), media_type=XML)
+    found = await run_in_threadpool(jobs.list_jobs, filters)
+    return Response(job_list_document(found, _jobs_url(request)), media_type=XML)
 
 
 @router.post("/async", summary="Create an async job (PHASE=RUN starts it)")
-async def create_job(request: Request, factory: FactoryDep) -> RedirectResponse:
+async def create_job(request: Request, jobs: JobServiceDep) -> RedirectResponse:
     params = _values(await read_params(request))
-    job = await run_in_threadpool(factory.job_service().create, params)
+    job = await run_in_threadpool(jobs.create, params)
     return _see(f"{_jobs_url(request)}/{job.id}")
 
 
 @router.get("/async/{job_id}", summary="The job document (WAIT blocks for a phase change)")
-async def get_job(job_id: str, request: Request, factory: FactoryDep) -> Response:
+async def get_job(
+    job_id: str, request: Request, factory: FactoryDep, jobs: JobServiceDep
+) -> Response:
     params = await read_params(request)
-    service = factory.job_service()
     wait = params.get("WAIT")
     if wait is not None:
         try:
@@ -71,118 +73,117 @@ async def get_job(job_id: str, request: Request, factory: FactoryDep) -> Respons
             raise UsageError(f"WAIT must be a number of seconds, not {wait!r}") from None
         if seconds < 0:
             seconds = factory.config.uws.wait_max_seconds
-        job = await service.wait(job_id, seconds, params.get("PHASE"))
+        job = await jobs.wait(job_id, seconds, params.get("PHASE"))
     else:
-        job = await run_in_threadpool(service.get, job_id)
+        job = await run_in_threadpool(jobs.get, job_id)
     return Response(job_document(job, f"{_jobs_url(request)}/{job.id}"), media_type=XML)
 
 
 @router.post("/async/{job_id}", summary="ACTION=DELETE, or change a PENDING job")
-async def post_job(job_id: str, request: Request, factory: FactoryDep) -> RedirectResponse:
+async def post_job(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     params = _values(await read_params(request))
-    service = factory.job_service()
     action = params.pop("action", None)
     if action is not None:
         if action.strip().upper() != "DELETE":
             raise UsageError(f"ACTION must be DELETE, not {action!r}")
-        await run_in_threadpool(service.delete, job_id)
+        await run_in_threadpool(jobs.delete, job_id)
         return _see(_jobs_url(request))
     phase = params.pop("phase", None)
     if params:
-        await run_in_threadpool(service.set_parameters, job_id, params)
+        await run_in_threadpool(jobs.set_parameters, job_id, params)
     if phase is not None:
-        await run_in_threadpool(service.change_phase, job_id, phase)
+        await run_in_threadpool(jobs.change_phase, job_id, phase)
     if not params and phase is None:
-        await run_in_threadpool(service.get, job_id)
+        await run_in_threadpool(jobs.get, job_id)
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 
 @router.delete("/async/{job_id}", summary="Delete a job (aborting it if it runs)")
-async def delete_job(job_id: str, request: Request, factory: FactoryDep) -> RedirectResponse:
-    await run_in_threadpool(factory.job_service().delete, job_id)
+async def delete_job(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
+    await run_in_threadpool(jobs.delete, job_id)
     return _see(_jobs_url(request))
 
 
 @router.get("/async/{job_id}/phase", response_class=PlainTextResponse)
-async def get_phase(job_id: str, factory: FactoryDep) -> PlainTextResponse:
-    job = await run_in_threadpool(factory.job_service().get, job_id)
+async def get_phase(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
+    job = await run_in_threadpool(jobs.get, job_id)
     return PlainTextResponse(job.phase.value)
 
 
 @router.post("/async/{job_id}/phase", summary="PHASE=RUN or PHASE=ABORT")
-async def post_phase(job_id: str, request: Request, factory: FactoryDep) -> RedirectResponse:
+async def post_phase(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     phase = (await read_params(request)).get("PHASE")
     if phase is None:
         raise UsageError("The PHASE parameter is required: RUN or ABORT")
-    await run_in_threadpool(factory.job_service().change_phase, job_id, phase)
+    await run_in_threadpool(jobs.change_phase, job_id, phase)
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 
 @router.get("/async/{job_id}/executionduration", response_class=PlainTextResponse)
-async def get_duration(job_id: str, factory: FactoryDep) -> PlainTextResponse:
-    job = await run_in_threadpool(factory.job_service().get, job_id)
+async def get_duration(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
+    job = await run_in_threadpool(jobs.get, job_id)
     return PlainTextResponse(str(job.execution_duration))
 
 
 @router.post("/async/{job_id}/executionduration")
-async def post_duration(job_id: str, request: Request, factory: FactoryDep) -> RedirectResponse:
+async def post_duration(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     value = (await read_params(request)).get("EXECUTIONDURATION")
     if value is None:
         raise UsageError("The EXECUTIONDURATION parameter is required")
-    await run_in_threadpool(factory.job_service().set_execution_duration, job_id, value)
+    await run_in_threadpool(jobs.set_execution_duration, job_id, value)
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 
 @router.get("/async/{job_id}/destruction", response_class=PlainTextResponse)
-async def get_destruction(job_id: str, factory: FactoryDep) -> PlainTextResponse:
-    job = await run_in_threadpool(factory.job_service().get, job_id)
+async def get_destruction(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
+    job = await run_in_threadpool(jobs.get, job_id)
     when = job.destruction_time
     return PlainTextResponse(isoformat(when) if when else "")
 
 
 @router.post("/async/{job_id}/destruction")
-async def post_destruction(job_id: str, request: Request, factory: FactoryDep) -> RedirectResponse:
+async def post_destruction(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     value = (await read_params(request)).get("DESTRUCTION")
     if value is None:
         raise UsageError("The DESTRUCTION parameter is required")
-    await run_in_threadpool(factory.job_service().set_destruction, job_id, value)
+    await run_in_threadpool(jobs.set_destruction, job_id, value)
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 
 @router.get("/async/{job_id}/quote", response_class=PlainTextResponse)
-async def get_quote(job_id: str, factory: FactoryDep) -> PlainTextResponse:
-    job = await run_in_threadpool(factory.job_service().get, job_id)
+async def get_quote(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
+    job = await run_in_threadpool(jobs.get, job_id)
     return PlainTextResponse(isoformat(job.quote) if job.quote else "")
 
 
 @router.get("/async/{job_id}/owner", response_class=PlainTextResponse)
-async def get_owner(job_id: str, factory: FactoryDep) -> PlainTextResponse:
-    job = await run_in_threadpool(factory.job_service().get, job_id)
+async def get_owner(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
+    job = await run_in_threadpool(jobs.get, job_id)
     return PlainTextResponse(job.owner or "")
 
 
 @router.get("/async/{job_id}/parameters")
-async def get_parameters(job_id: str, factory: FactoryDep) -> Response:
-    job = await run_in_threadpool(factory.job_service().get, job_id)
+async def get_parameters(job_id: str, jobs: JobServiceDep) -> Response:
+    job = await run_in_threadpool(jobs.get, job_id)
     return Response(parameters_document(job), media_type=XML)
 
 
 @router.post("/async/{job_id}/parameters")
-async def post_parameters(job_id: str, request: Request, factory: FactoryDep) -> RedirectResponse:
+async def post_parameters(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     params = _values(await read_params(request))
-    await run_in_threadpool(factory.job_service().set_parameters, job_id, params)
+    await run_in_threadpool(jobs.set_parameters, job_id, params)
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 
 @router.get("/async/{job_id}/results")
-async def get_results(job_id: str, request: Request, factory: FactoryDep) -> Response:
-    job = await run_in_threadpool(factory.job_service().get, job_id)
+async def get_results(job_id: str, request: Request, jobs: JobServiceDep) -> Response:
+    job = await run_in_threadpool(jobs.get, job_id)
     return Response(results_document(job, f"{_jobs_url(request)}/{job.id}"), media_type=XML)
 
 
 @router.get("/async/{job_id}/results/{result_id}", summary="The result (file or 303 to S3)")
-async def get_result(job_id: str, result_id: str, factory: FactoryDep) -> Response:
-    result, location = await run_in_threadpool(factory.job_service().result, job_id, result_id)
+async def get_result(job_id: str, result_id: str, jobs: JobServiceDep) -> Response:
+    result, location = await run_in_threadpool(jobs.result, job_id, result_id)
     if location.url is not None:
         return _see(location.url)
     assert location.path is not None
@@ -192,8 +193,8 @@ async def get_result(job_id: str, result_id: str, factory: FactoryDep) -> Respon
 
 
 @router.get("/async/{job_id}/error", summary="The error document of a failed job")
-async def get_error(job_id: str, factory: FactoryDep) -> Response:
-    job = await run_in_threadpool(factory.job_service().get, job_id)
+async def get_error(job_id: str, jobs: JobServiceDep) -> Response:
+    job = await run_in_threadpool(jobs.get, job_id)
     if job.phase is not Phase.ERROR:
         raise JobNotFoundError(f"Job {job_id} is {job.phase}; it has no error")
     return Response(error_document(job.error_message or "The job failed"), media_type=VOTABLE)
