@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from itertools import chain
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from tap_service.handlers.auth import query_slot, release_after
 from tap_service.handlers.dependencies import FactoryDep
 from tap_service.handlers.params import read_params
 from tap_service.services.query import QueryRequest, QueryService
@@ -21,19 +24,26 @@ SMALL_RESULT_BYTES = 1 << 20
 
 
 @router.api_route("/sync", methods=["GET", "POST"], summary="Run an ADQL query synchronously")
-async def sync_query(request: Request, factory: FactoryDep) -> Response:
-    params = await read_params(request)
-    query = QueryRequest(
-        query=params.get("QUERY"),
-        lang=params.get("LANG"),
-        maxrec=params.get("MAXREC"),
-        response_format=params.get("RESPONSEFORMAT") or params.get("FORMAT"),
-        request=params.get("REQUEST"),
-    )
-    media_type, head, rest = await run_in_threadpool(_start, factory.query_service(), query)
+async def sync_query(
+    request: Request, factory: FactoryDep, slot: Annotated[ExitStack, Depends(query_slot)]
+) -> Response:
+    try:
+        params = await read_params(request)
+        query = QueryRequest(
+            query=params.get("QUERY"),
+            lang=params.get("LANG"),
+            maxrec=params.get("MAXREC"),
+            response_format=params.get("RESPONSEFORMAT") or params.get("FORMAT"),
+            request=params.get("REQUEST"),
+        )
+        media_type, head, rest = await run_in_threadpool(_start, factory.query_service(), query)
+    except BaseException:
+        slot.close()
+        raise
     if rest is None:
+        slot.close()
         return Response(b"".join(head), media_type=media_type)
-    return StreamingResponse(chain(head, rest), media_type=media_type)
+    return StreamingResponse(release_after(chain(head, rest), slot), media_type=media_type)
 
 
 def _start(
