@@ -60,13 +60,41 @@ def availability_document(state: Availability) -> str:
     )
 
 
-def _vosi_capability(standard_id: str, url: str) -> str:
+# IVOA SSO security method identifiers (an interface without one is anonymous).
+SSO_TOKEN = "ivo://ivoa.net/sso#token"  # noqa: S105 - an identifier, not a secret
+SSO_BASIC = "ivo://ivoa.net/sso#BasicAA"
+
+
+def security_methods(config: Config, endpoint: str) -> list[str | None]:
+    """The security methods an endpoint accepts, one interface each; None is anonymous.
+
+    tokens and trusted-header modes both take a token as Bearer or as the Basic password (in
+    trusted-header mode the ingress checks it); endpoints listed in auth.anonymous_endpoints
+    stay anonymous.
+    """
+    if config.auth.mode == "none" or endpoint in config.auth.anonymous_endpoints:
+        return [None]
+    return [SSO_TOKEN, SSO_BASIC]
+
+
+def _interfaces(methods: Sequence[str | None], url: str, use: str, version: str = "") -> str:
+    parts = []
+    for method in methods:
+        security = f"      <securityMethod standardID={quoteattr(method)}/>\n" if method else ""
+        parts.append(
+            f'    <interface xsi:type="vs:ParamHTTP" role="std"{version}>\n'
+            f'      <accessURL use="{use}">{escape(url)}</accessURL>\n'
+            f"{security}"
+            "    </interface>\n"
+        )
+    return "".join(parts)
+
+
+def _vosi_capability(standard_id: str, url: str, methods: Sequence[str | None] = (None,)) -> str:
     return (
         f"  <capability standardID={quoteattr(standard_id)}>\n"
-        '    <interface xsi:type="vs:ParamHTTP" role="std">\n'
-        f'      <accessURL use="full">{escape(url)}</accessURL>\n'
-        "    </interface>\n"
-        "  </capability>\n"
+        + _interfaces(methods, url, "full")
+        + "  </capability>\n"
     )
 
 
@@ -118,10 +146,8 @@ def capabilities_document(
 
     timeout = int(config.sync_timeout_seconds)
     tap = (
-        f'  <capability standardID="ivo://ivoa.net/std/TAP" xsi:type="tr:TableAccess">\n'
-        '    <interface xsi:type="vs:ParamHTTP" role="std" version="1.1">\n'
-        f'      <accessURL use="base">{escape(base_url)}</accessURL>\n'
-        "    </interface>\n"
+        '  <capability standardID="ivo://ivoa.net/std/TAP" xsi:type="tr:TableAccess">\n'
+        + _interfaces(security_methods(config, "sync"), base_url, "base", ' version="1.1"')
         + "".join(
             f"    <dataModel ivo-id={quoteattr(ivo_id)}>{escape(name)}</dataModel>\n"
             for ivo_id, name in data_models
@@ -142,10 +168,15 @@ def capabilities_document(
         ' xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1"'
         ' xmlns:tr="http://www.ivoa.net/xml/TAPRegExt/v1.0">\n'
         + tap
-        + _vosi_capability("ivo://ivoa.net/std/VOSI#capabilities", f"{base_url}/capabilities")
-        + _vosi_capability("ivo://ivoa.net/std/VOSI#availability", f"{base_url}/availability")
-        + _vosi_capability("ivo://ivoa.net/std/VOSI#tables-1.1", f"{base_url}/tables")
-        + _vosi_capability("ivo://ivoa.net/std/DALI#examples", f"{base_url}/examples")
+        + "".join(
+            _vosi_capability(standard_id, f"{base_url}/{name}", security_methods(config, name))
+            for standard_id, name in (
+                ("ivo://ivoa.net/std/VOSI#capabilities", "capabilities"),
+                ("ivo://ivoa.net/std/VOSI#availability", "availability"),
+                ("ivo://ivoa.net/std/VOSI#tables-1.1", "tables"),
+                ("ivo://ivoa.net/std/DALI#examples", "examples"),
+            )
+        )
         + "</vosi:capabilities>\n"
     )
 
