@@ -193,6 +193,48 @@ def _worker(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace, config: Config) -> int:
+    from datetime import timedelta
+
+    from tap_service.factory import Factory
+
+    factory = Factory(config)
+    store = factory.token_store
+    try:
+        if args.action == "create":
+            lifetime = timedelta(days=args.days) if args.days else None
+            try:
+                token, info = store.create(
+                    args.user, args.scope or ["read:tap"], lifetime=lifetime, note=args.note
+                )
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            expires = info.expires.isoformat() if info.expires else "never"
+            print(
+                f"Token {info.key} for {info.username}, scopes {' '.join(info.scopes)}, "
+                f"expires {expires}; it is shown only now:"
+            )
+            print(token)
+        elif args.action == "list":
+            for info in store.list_tokens(args.user):
+                expires = info.expires.isoformat() if info.expires else "never"
+                state = " (expired)" if info.expired() else ""
+                print(
+                    f"{info.key}  {info.username}  {','.join(info.scopes)}  "
+                    f"created {info.created.isoformat()}  expires {expires}{state}"
+                    + (f"  {info.note}" if info.note else "")
+                )
+        else:
+            if not store.revoke(args.key):
+                print(f"error: no token {args.key}", file=sys.stderr)
+                return 1
+            print(f"Revoked {args.key}")
+    finally:
+        store.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tap-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -253,6 +295,21 @@ def build_parser() -> argparse.ArgumentParser:
     standin.add_argument("--forced-per-object", type=int, default=20)
     standin.add_argument("--seed", type=int, default=42)
     standin.set_defaults(run=_standin)
+
+    token = commands.add_parser(
+        "token", help="manage the tokens TAP_AUTH__MODE=tokens accepts (stored hashed)"
+    )
+    token_commands = token.add_subparsers(dest="action", required=True)
+    create = token_commands.add_parser("create", help="print a new token on the last line")
+    create.add_argument("--user", required=True, help="user name owning the token and its jobs")
+    create.add_argument("--scope", action="append", help="scope (repeatable; default read:tap)")
+    create.add_argument("--days", type=float, help="lifetime in days (default: no expiry)")
+    create.add_argument("--note", help="free text shown by token list")
+    listing = token_commands.add_parser("list", help="list tokens (keys, never secrets)")
+    listing.add_argument("--user", help="only this user's tokens")
+    revoke = token_commands.add_parser("revoke", help="delete a token by its key")
+    revoke.add_argument("key", help="the key shown by token list (or the whole token)")
+    token.set_defaults(run=_token)
 
     translate = commands.add_parser("adql", help="check ADQL and print the backend SQL")
     translate.add_argument("--dialect", choices=("embedded", "qserv"), default="embedded")
