@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON ?= python3
 
-.PHONY: install serve demo test test-fast lint bench system-deps clean standin serve-standin
+.PHONY: install serve demo test test-fast lint bench system-deps clean standin serve-standin helm-values
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -20,6 +20,11 @@ system-deps:
 	  echo "Installing Debian's stilts (taplint) ..."; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq stilts >/dev/null; }
+	@# The Compose client validates docker-compose.yml (tests/deploy; no Docker engine needed).
+	@{ command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1; } || { \
+	  echo "Installing Debian's docker-compose (client-side check of docker-compose.yml) ..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker-compose >/dev/null; }
 
 # Builds the demo catalog once (TAP_DATA_DIR, default ./data), then serves it.  DataLink
 # descriptors come from Rubin's sdm_schemas directory beside the checkout unless
@@ -68,6 +73,10 @@ bench: install
 	$(PY) benchmarks/bench_async.py
 	$(PY) benchmarks/bench_qserv.py
 	$(PY) benchmarks/bench_lightcurve.py
+
+# Regenerates the config block of the Helm values from tap_service/config.py.
+helm-values: install
+	$(PY) tools/helm_values.py
 
 clean:
 	rm -rf .venv .tools data test-artifacts .pytest_cache .mypy_cache .ruff_cache
