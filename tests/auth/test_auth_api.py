@@ -372,3 +372,30 @@ def test_mode_none_keeps_jobs_shared_and_anonymous(data_dir: Path) -> None:
         assert client.get(f"{BASE}/sync", params=SYNC).status_code == 200
         root = ET.fromstring(client.get(f"{BASE}/capabilities").content)
         assert root.find(".//securityMethod") is None
+
+
+# -- trusted-header mode --------------------------------------------------------------------------
+
+
+def test_trusted_header_mode_through_the_app(data_dir: Path) -> None:
+    config = Config(data_dir=data_dir, maxrec_default=50)
+    config.auth.mode = "trusted-header"
+    config.auth.trusted_proxies = ["10.0.0.0/8"]
+    app = create_app(factory=Factory(config))
+    user = {"X-Auth-Request-User": "alice"}
+    with TestClient(app, client=("10.0.0.7", 40000)) as ingress:
+        response = ingress.get(f"{BASE}/sync", params=SYNC, headers=user)
+        assert response.status_code == 200
+        created = ingress.post(
+            f"{BASE}/async", data=SYNC, headers=user, follow_redirects=False
+        ).headers["location"]
+        assert ingress.get(f"{created}/owner", headers=user).text == "alice"
+        other = {"X-Auth-Request-User": "bob"}
+        assert ingress.get(f"{created}/owner", headers=other).status_code == 404
+        assert ingress.get(f"{BASE}/sync", params=SYNC).status_code == 401
+        root = ET.fromstring(ingress.get(f"{BASE}/capabilities").content)
+        assert root.find(".//securityMethod") is not None
+    # The same header from any other peer is not believed.
+    with TestClient(app, client=("192.168.1.9", 40000)) as outsider:
+        response = outsider.get(f"{BASE}/sync", params=SYNC, headers=user)
+        assert response.status_code == 401
