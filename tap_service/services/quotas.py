@@ -144,8 +144,7 @@ class QuotaService:
         limit = self._config.concurrent_queries
         if running + active_jobs > limit:
             return (
-                f"{user} already runs {limit} queries at once (the limit); wait for one to "
-                "finish"
+                f"{user} already runs {limit} queries at once (the limit); wait for one to finish"
             )
         return None
 
