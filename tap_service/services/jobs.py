@@ -573,6 +573,7 @@ class JobService:
             ):
                 lost += 1
                 log.warning("job %s: worker lost, job ended in ERROR", job_id)
+        requeued = self._requeue_lost(now - timedelta(seconds=self._config.uws.stale_after_seconds))
         destroyed = 0
         for job in self._store.expired(now):
             if job.phase in (Phase.QUEUED, Phase.EXECUTING):
@@ -581,7 +582,33 @@ class JobService:
             self._results.delete(job.id)
             self._store.delete(job.id)
             destroyed += 1
-        return {"lost": lost, "destroyed": destroyed}
+        return {"lost": lost, "requeued": requeued, "destroyed": destroyed}
+
+    def _requeue_lost(self, created_before: datetime) -> int:
+        """Send again the jobs QUEUED while the broker holds no message at all.
+
+        A worker killed between taking a message and starting its job (SIGKILL, OOM) leaves the
+        job QUEUED with its message unacknowledged in Redis, where it waits for the visibility
+        timeout, or is lost outright if the kill fell between the pop and the unacked record.
+        Workers reserve only what they run (prefetch 1), so an empty broker queue beside an old
+        QUEUED job means its message is gone.  A duplicate is harmless: the task runs a job only
+        if it is still QUEUED.
+        """
+        depth = getattr(self._queue, "depth", None)
+        if depth is None:
+            return 0  # the in-process runner re-queues at start-up instead
+        queued = self._store.ids_in_phase(Phase.QUEUED)
+        if not queued or depth() > 0:
+            return 0
+        requeued = 0
+        for job_id in queued:
+            job = self._store.get(job_id)
+            if job is None or job.phase is not Phase.QUEUED or job.creation_time > created_before:
+                continue
+            self._queue.enqueue(job_id)
+            requeued += 1
+            log.warning("job %s: QUEUED with no message in the broker; sent again", job_id)
+        return requeued
 
     def recover_in_process(self) -> None:
         """At start-up of the in-process runner: nothing of a previous process still runs."""
