@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from itertools import chain
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tap_service.handlers.dependencies import FactoryDep
+from tap_service.handlers.auth import JobServiceDep
+from tap_service.handlers.dependencies import FactoryDep, base_url
 from tap_service.handlers.params import DaliParams, read_params
 from tap_service.services.datalink import LightCurveRequest, LightCurveService
 
@@ -38,6 +39,18 @@ async def timeseries(request: Request, factory: FactoryDep) -> Response:
     if rest is None:
         return Response(b"".join(head), media_type=media_type)
     return StreamingResponse(chain(head, rest), media_type=media_type)
+
+
+@router.post("/timeseries/async", summary="Light curve as a TAP async (UWS) job")
+async def timeseries_async(request: Request, factory: FactoryDep, jobs: JobServiceDep) -> Response:
+    params = await read_params(request)
+    job_params = await run_in_threadpool(
+        factory.lightcurve_service().job_parameters,
+        _lightcurve_request(params),
+        params.get("PHASE"),
+    )
+    job = await run_in_threadpool(jobs.create, job_params)
+    return RedirectResponse(f"{base_url(request)}/async/{job.id}", status_code=303)
 
 
 @router.api_route("/links", methods=["GET", "POST"], summary="DataLink 1.1 {links}")

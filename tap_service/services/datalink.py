@@ -246,6 +246,23 @@ class LightCurveService:
         )
         return prepared.media_type, self._queries.stream(prepared)
 
+    def job_parameters(self, request: LightCurveRequest, phase: str | None) -> dict[str, str]:
+        """TAP async job parameters (lower-cased names) running this light curve's ADQL."""
+        fmt = (request.response_format or "").strip()
+        if fmt.lower() in (PNG, "png"):
+            raise UsageError("An async light curve is a table: ask for the PNG synchronously")
+        plan = self.plan(request)
+        params = {
+            "lang": "ADQL",
+            "query": plan.adql,
+            "maxrec": str(self._config.datalink.lightcurve_maxrec),
+        }
+        if fmt:
+            params["responseformat"] = fmt
+        if phase:
+            params["phase"] = phase
+        return params
+
     def rows(self, plan: LightCurvePlan) -> pa.Table:
         """The light curve's rows as Arrow (the PNG and tests use them)."""
         prepared = self._queries.prepare(QueryRequest(query=plan.adql, lang="ADQL"))

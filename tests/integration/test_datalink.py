@@ -229,3 +229,30 @@ def test_pyvo_follows_obscore_access_url_to_links(obscore_service: RunningServic
         assert len(votable.get_first_table().array) == 1  # the image's CcdVisit record
         seen += 1
     assert seen == len(results)
+
+
+def test_light_curve_as_async_job(
+    tap: pyvo.dal.TAPService, objects: pyvo.dal.TAPResults, datalink_service: RunningService
+) -> None:
+    object_id = int(objects[2]["objectId"])
+    root = datalink_service.base_url.rsplit("/api/tap", 1)[0]
+    response = requests.post(
+        f"{root}/api/datalink/timeseries/async",
+        data={"id": object_id, "band": "g", "detail": "minimal", "PHASE": "RUN"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code == 303, response.text
+    job = pyvo.dal.AsyncTAPJob(response.headers["location"])
+    job.wait(timeout=60)
+    job.raise_if_error()
+    table = job.fetch_result().to_table()
+    assert table.colnames == ["objectId", "band", "psfFlux", "psfFluxErr", "expMidptMJD"]
+    assert len(table) == _forced_count(tap, object_id, "g")
+    png = requests.post(
+        f"{root}/api/datalink/timeseries/async",
+        data={"id": object_id, "RESPONSEFORMAT": "image/png"},
+        timeout=30,
+    )
+    assert png.status_code == 400
+    assert "synchronously" in png.text
