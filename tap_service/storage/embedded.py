@@ -36,6 +36,7 @@ from tap_service.exceptions import BackendError, BackendUnavailableError, QueryT
 from tap_service.felis.model import FelisColumn, FelisSchema, FelisTable
 from tap_service.felis.tap import tap_schema_rows, tap_schema_schema
 from tap_service.storage import tap_schema
+from tap_service.storage.deadlines import Deadline, Deadlines
 from tap_service.storage.tap_schema_reader import load_tap_schema
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class QueryStream:
         self._lock = threading.RLock()
         self._cursor: Any = None
         self._reader: pa.RecordBatchReader | None = None
-        self._timer: threading.Timer | None = None
+        self._timer: Deadline | None = None
         self._interrupted = False
         self._timed_out = False
         self._busy = False
@@ -161,9 +162,7 @@ class QueryStream:
             self._cursor = self._db._take_cursor()
             self._busy = True
             if self._timeout is not None:
-                self._timer = threading.Timer(self._timeout, self._expire)
-                self._timer.daemon = True
-                self._timer.start()
+                self._timer = self._db.deadlines.schedule(self._timeout, self._expire)
         try:
             _check_select(self._cursor, self._sql)
             relation = self._cursor.sql(self._sql)
@@ -300,6 +299,7 @@ class EmbeddedDatabase:
         # Re-entrant: a dropped stream's __del__ (run by the garbage collector at any
         # allocation) returns its cursor through this lock, possibly on a thread holding it.
         self._pool_lock = threading.RLock()
+        self.deadlines = Deadlines()
         self._write_lock = threading.RLock()
         # Weak: a stream its consumer dropped unfinished must be collectable, so that its
         # __del__ interrupts the query and frees the cursor.

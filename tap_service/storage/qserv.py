@@ -52,6 +52,7 @@ from tap_service.exceptions import (
     QueryError,
     QueryTimeoutError,
 )
+from tap_service.storage.deadlines import Deadline, Deadlines
 
 log = logging.getLogger(__name__)
 
@@ -411,7 +412,7 @@ class MySQLStream:
         self._cursor: Any = None
         self._columns: list[_Column] | None = None
         self._thread_id: int | None = None
-        self._timer: threading.Timer | None = None
+        self._timer: Deadline | None = None
         self._interrupted = False
         self._timed_out = False
         self._busy = False
@@ -435,9 +436,7 @@ class MySQLStream:
                 self._conn = conn
                 self._thread_id = conn.thread_id()
                 if self._timeout is not None:
-                    self._timer = threading.Timer(self._timeout, self._expire)
-                    self._timer.daemon = True
-                    self._timer.start()
+                    self._timer = self._backend.deadlines.schedule(self._timeout, self._expire)
             if self._interrupted:
                 raise self._cancelled()
             cursor = conn.cursor(pymysql.cursors.SSCursor)
@@ -608,6 +607,7 @@ class MySQLBackend:
         self._idle: list[pymysql.Connection[Any]] = []
         self._lock = threading.Lock()
         self._active: weakref.WeakSet[MySQLStream] = weakref.WeakSet()
+        self.deadlines = Deadlines()
         self._closed = False
 
     # -- connections ---------------------------------------------------------------------
