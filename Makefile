@@ -29,7 +29,11 @@ system-deps:
 # Builds the demo catalog once (TAP_DATA_DIR, default ./data), then serves it.  DataLink
 # descriptors come from Rubin's sdm_schemas directory beside the checkout unless
 # TAP_DATALINK__TEMPLATES_DIR names another (production sets it explicitly; see docs/datalink.md).
-serve: export TAP_DATALINK__TEMPLATES_DIR ?= $(abspath ../shared/rubin-sdm/datalink)
+# (Without that directory the service runs without DataLink descriptors.)
+DATALINK_DIR := $(abspath ../shared/rubin-sdm/datalink)
+ifneq ($(wildcard $(DATALINK_DIR)/datalink-manifest.json),)
+serve: export TAP_DATALINK__TEMPLATES_DIR ?= $(DATALINK_DIR)
+endif
 serve: install
 	$(VENV)/bin/tap-service demo --if-missing
 	$(VENV)/bin/tap-service serve
