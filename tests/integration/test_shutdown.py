@@ -1,7 +1,8 @@
 """SIGTERM to an API during a streaming /sync: the response completes, new connections are refused.
 
 uvicorn closes its listening socket as soon as the signal arrives, waits for responses in flight
-(at most TAP_SHUTDOWN_TIMEOUT_SECONDS), then runs the lifespan shutdown and exits (uvicorn re-raises SIGTERM).
+(at most TAP_SHUTDOWN_TIMEOUT_SECONDS), then runs the lifespan shutdown and exits (uvicorn
+re-raises SIGTERM).
 """
 
 from __future__ import annotations
