@@ -1,4 +1,4 @@
-"""The shared deadline thread fires in order, skips cancelled entries, and wakes for earlier ones."""
+"""The shared deadline thread fires in order, skips cancelled ones, wakes for earlier ones."""
 
 from __future__ import annotations
 
