@@ -289,7 +289,12 @@ def open_backend(config: Config) -> Backend:
             )
         try:
             return EmbeddedDatabase(
-                config.data_dir, read_only=True, setup_statements=setup_statements()
+                config.data_dir,
+                read_only=True,
+                setup_statements=setup_statements(),
+                # Without ORDER BY, SQL and ADQL promise no row order; keeping DuckDB's
+                # insertion order makes LIMIT hold every row back before the first leaves.
+                config={"preserve_insertion_order": False},
             )
         except Exception as exc:
             log.exception("cannot open %s", config.catalog_path)
