@@ -36,7 +36,13 @@ from tap_service.services.standin import build_standin
 from tap_service.storage.jobs import JobStore
 from tap_service.storage.mysql_tap_schema import MySQLTapSchema
 from tests.adql.conftest import MARIADB_START
-from tests.fixtures.services import MotoServer, mariadb_jobs_url, moto_server, redis_url
+from tests.fixtures.services import (
+    MotoServer,
+    free_port,
+    mariadb_jobs_url,
+    moto_server,
+    redis_url,
+)
 from tests.integration.conftest import RunningService, start_service, stop_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.mariadb, pytest.mark.slow]
@@ -66,12 +72,15 @@ SLOW_QUERY = (
 )
 
 
-def start_worker(name: str, env: dict[str, str], data_dir: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    name: str, env: dict[str, str], data_dir: Path, metrics_port: int
+) -> subprocess.Popen[bytes]:
     log_path = data_dir / f"worker-{name}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "tap_service.cli", "worker", "--concurrency", "4",
-         "--hostname", f"{name}@%h"],
-        env={**os.environ, "TAP_DATA_DIR": str(data_dir), **env},
+         "--hostname", f"{name}@%h", "--json-logs"],
+        env={**os.environ, "TAP_DATA_DIR": str(data_dir), **env,
+             "TAP_METRICS__WORKER_PORT": str(metrics_port)},
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -88,10 +97,11 @@ def start_worker(name: str, env: dict[str, str], data_dir: Path) -> subprocess.P
 
 class Cluster:
     def __init__(self, apis: list[RunningService], workers: list[subprocess.Popen[bytes]],
-                 object_ids: list[int]) -> None:
+                 object_ids: list[int], worker_metrics: list[str]) -> None:
         self.apis = apis
         self.workers = workers
         self.object_ids = object_ids
+        self.worker_metrics = worker_metrics
 
 
 @pytest.fixture(scope="module")
@@ -149,12 +159,15 @@ def cluster(moto_s3: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> It
             ]
             for i in (1, 2):
                 (data_dir / f"api{i}").mkdir(exist_ok=True)
+            ports = [free_port(), free_port()]
             worker_futures = [
-                pool.submit(start_worker, f"w{i}", env, data_dir) for i in (1, 2)
+                pool.submit(start_worker, f"w{i}", env, data_dir, ports[i - 1]) for i in (1, 2)
             ]
             apis = [f.result() for f in api_futures]
             workers = [f.result() for f in worker_futures]
-        yield Cluster(apis, workers, object_ids)
+        yield Cluster(
+            apis, workers, object_ids, [f"http://127.0.0.1:{p}/metrics" for p in ports]
+        )
     finally:
         for api in apis:
             stop_service(api)
@@ -255,4 +268,14 @@ def test_two_apis_two_workers_200_jobs_survive_a_killed_worker(cluster: Cluster)
     for job_id in errors:
         document = requests.get(f"{apis[0]}/async/{job_id}", timeout=30).text
         assert "ERROR" in document
+    # The surviving worker's own /metrics counted the jobs it ran, and the API sees none waiting.
+    survivor = requests.get(cluster.worker_metrics[1], timeout=10).text
+    ran = [
+        float(line.rsplit(" ", 1)[1]) for line in survivor.splitlines()
+        if line.startswith('tap_jobs_finished_total{phase="COMPLETED"}')
+    ]
+    assert ran
+    assert ran[0] > 0
+    api_metrics = requests.get(apis[0].removesuffix("/api/tap") + "/metrics", timeout=10).text
+    assert "tap_queue_depth 0.0" in api_metrics
     print(f"200 jobs final {took:.1f} s after the kill; {len(errors)} in ERROR")
