@@ -38,6 +38,30 @@ class UserFunctionConfig(BaseModel):
     )
 
 
+class PartitionedTableConfig(BaseModel):
+    """How Qserv partitions one table (its czar's CSS), for cost estimates and the sync guard."""
+
+    kind: Literal["director", "child"] = Field(
+        default="director",
+        description="director (has its own positions and the secondary index on its key) or "
+        "child (rows placed in the chunk of their director row, e.g. ForcedSource).",
+    )
+    director_key: str | None = Field(
+        default=None,
+        description="Column of the director key (e.g. objectId): = or IN on it is answered "
+        "through Qserv's secondary index, touching one chunk per value.",
+    )
+    num_stripes: int = Field(
+        default=340, gt=0, description="Qserv numStripes of the table's partitioning family."
+    )
+    num_sub_stripes_per_stripe: int = Field(
+        default=3, gt=0, description="Qserv numSubStripesPerStripe (reported only)."
+    )
+    overlap: float = Field(
+        default=0.01667, ge=0, description="Qserv overlap in degrees (reported only)."
+    )
+
+
 class QservConfig(BaseModel):
     """Connection to Qserv's czar and to the TAP_SCHEMA database beside it."""
 
@@ -71,6 +95,17 @@ class QservConfig(BaseModel):
         description="MariaDB stand-in only: NULL-pad scisql_s2PtInCPoly calls to this many "
         "vertex pairs (the stand-in's stored function has a fixed arity; `make standin` uses "
         "20). Leave unset for real Qserv.",
+    )
+    partitioning: dict[str, PartitionedTableConfig] = Field(
+        default_factory=dict,
+        description="TAP table name (schema.table) -> how Qserv partitions it; tables not "
+        "listed are taken as replicated (not chunked). Drives `explain` and the sync guard.",
+    )
+    sync_max_chunks: int | None = Field(
+        default=None,
+        ge=0,
+        description="Refuse a /sync query that would scan more chunks than this of a "
+        "partitioned table (async is always allowed); unset: no guard.",
     )
 
 
