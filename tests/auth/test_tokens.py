@@ -14,11 +14,28 @@ from tap_service.exceptions import AuthenticationError, PermissionDeniedError
 from tap_service.services.auth import AuthService, token_from_authorization
 from tap_service.storage.jobs import sqlite_url
 from tap_service.storage.tokens import TokenStore
+from tests.fixtures.services import mariadb_jobs_url
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> TokenStore:
     return TokenStore.from_url(sqlite_url(tmp_path / "tokens.sqlite3"))
+
+
+def test_the_store_works_on_mariadb_as_in_production() -> None:
+    # Fails (never skips) naming the start command when MariaDB is not running.
+    mariadb = TokenStore.from_url(mariadb_jobs_url("tap_test_tokens"))
+    try:
+        token, info = mariadb.create("alice", ["read:tap"], lifetime=timedelta(days=1))
+        found = mariadb.verify(token)
+        assert found is not None
+        assert found.username == "alice"
+        assert found.expires == info.expires
+        assert mariadb.verify(token + "x") is None
+        assert mariadb.revoke(info.key)
+        assert mariadb.verify(token) is None
+    finally:
+        mariadb.close()
 
 
 def basic(user: str, password: str) -> str:
