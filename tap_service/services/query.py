@@ -24,6 +24,7 @@ from tap_service.config import Config
 from tap_service.exceptions import BackendError, QueryError, TapError, UsageError
 from tap_service.services import metrics
 from tap_service.services.descriptors import service_descriptors
+from tap_service.services.explain import Estimate, estimate
 from tap_service.services.tapschema import TapSchemaService
 from tap_service.storage.backend import Backend
 from tap_service.votable import (
@@ -49,6 +50,7 @@ class QueryRequest:
     maxrec: str | None = None
     response_format: str | None = None
     request: str | None = None
+    sync: bool = False  # /sync: subject to the Qserv full-scan guard (qserv.sync_max_chunks)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +121,9 @@ class QueryService:
             )
         maxrec = self._maxrec(request.maxrec)
         checked = self.check(text)
+        cost = self.estimate(checked)
+        if cost is not None and request.sync:
+            self._guard(cost)
         try:
             sql = adql.to_sql(
                 checked, self._backend.dialect, functions=tuple(self._tap_schema.model.functions())
@@ -129,6 +134,8 @@ class QueryService:
             Info(name="QUERY", value=text),
             Info(name="LANG", value=request.lang),
         ]
+        if cost is not None:
+            infos.append(Info(name="QSERV_ESTIMATE", value=cost.summary()))
         ids, descriptors = service_descriptors(self._config, checked.columns)
         try:
             writer = make_writer(
@@ -142,6 +149,56 @@ class QueryService:
         except FieldError as exc:
             raise UsageError(f"The result cannot be written in this format: {exc}") from exc
         return PreparedQuery(checked=checked, sql=sql, maxrec=maxrec, writer=writer)
+
+    def estimate(self, checked: CheckedQuery) -> Estimate | None:
+        """Qserv's cost of ``checked``; None unless the qserv backend has partitioning set."""
+        partitioning = self._config.qserv.partitioning
+        if self._backend.dialect != "qserv" or not partitioning:
+            return None
+        return estimate(checked, partitioning)
+
+    def explain(self, request: QueryRequest) -> dict[str, object]:
+        """The estimate as a document, without running anything (``/explain``, CLI)."""
+        if request.lang is not None and request.lang.strip().lower() not in ACCEPTED_LANGS:
+            raise UsageError(f"LANG={request.lang} is not supported; use ADQL")
+        if request.query is None or not request.query.strip():
+            raise UsageError("The QUERY parameter is required and must hold an ADQL query")
+        checked = self.check(request.query)
+        cost = self.estimate(checked)
+        if cost is None:
+            return {
+                "backend": self._backend.dialect,
+                "restriction": "none",
+                "summary": "not partitioned: this backend has no chunks to count",
+                "tables": [t.qualified_name for t in checked.tables],
+            }
+        limit = self._config.qserv.sync_max_chunks
+        return {
+            "backend": self._backend.dialect,
+            **cost.to_dict(),
+            "sync_max_chunks": limit,
+            "sync_allowed": limit is None or cost.chunks <= limit,
+        }
+
+    def _guard(self, cost: Estimate) -> None:
+        limit = self._config.qserv.sync_max_chunks
+        if limit is None or cost.chunks <= limit:
+            return
+        top = cost.largest
+        table = top.table if top is not None else "a partitioned table"
+        why = (
+            "there is no restriction Qserv can use"
+            if cost.restriction == "full_scan"
+            else cost.summary().split(":", 1)[0]
+        )
+        raise UsageError(
+            f"Refused on /sync: this query would scan {cost.chunks} of {cost.total_chunks} "
+            f"chunks of {table} ({why}); synchronous queries may touch at most {limit}. "
+            "Restrict it with a region of constant arguments at the top level of WHERE, e.g. "
+            "AND CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 62.0, -37.0, 0.1)) = 1 "
+            "(not under OR or NOT), or with = / IN on the object id, or submit it as an "
+            "async job (/async), which has no such limit."
+        )
 
     def check(self, text: str) -> CheckedQuery:
         """Parse and check ADQL against the current TAP_SCHEMA."""

@@ -91,3 +91,89 @@ def test_explain_case(case: dict[str, Any]) -> None:
     assert est.summary().endswith(
         ", ".join(t.table for t in est.tables if t.kind != "replicated")
     )
+
+
+# --------------------------------------------------------------------------- guard, INFO, explain
+
+COUNT = "SELECT COUNT(*) FROM dp02_dc2_catalogs.Object WHERE r_psfFlux > 100"
+CONE = (
+    COUNT + " AND CONTAINS(POINT('ICRS', coord_ra, coord_dec), CIRCLE('ICRS', 62, -37, 0.5)) = 1"
+)
+
+
+def make_service(dialect: str = "qserv", limit: int | None = 100) -> Any:
+    from types import SimpleNamespace
+
+    from tap_service.config import Config
+    from tap_service.services.query import QueryService
+
+    config = Config(
+        backend="qserv" if dialect == "qserv" else "embedded",
+        qserv={"partitioning": PARTITIONING, "sync_max_chunks": limit},
+    )
+    return QueryService(
+        config,
+        SimpleNamespace(dialect=dialect),  # type: ignore[arg-type]
+        SimpleNamespace(model=CATALOG),  # type: ignore[arg-type]
+    )
+
+
+def request(text: str, *, sync: bool) -> Any:
+    from tap_service.services.query import QueryRequest
+
+    return QueryRequest(query=text, lang="ADQL", sync=sync)
+
+
+def test_guard_refuses_full_scan_on_sync() -> None:
+    from tap_service.exceptions import UsageError
+
+    with pytest.raises(UsageError) as info:
+        make_service().prepare(request(COUNT, sync=True))
+    message = info.value.message
+    assert message.startswith(
+        f"Refused on /sync: this query would scan {TOTAL} of {TOTAL} chunks of "
+        "dp02_dc2_catalogs.Object (there is no restriction Qserv can use); synchronous "
+        "queries may touch at most 100."
+    )
+    assert "CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 62.0, -37.0, 0.1)) = 1" in message
+    assert "constant arguments" in message
+    assert "async job (/async)" in message
+
+
+def test_guard_accepts_the_same_query_with_a_constant_cone() -> None:
+    prepared = make_service().prepare(request(CONE, sync=True))
+    head = prepared.writer.begin().decode()
+    assert 'name="QSERV_ESTIMATE"' in head
+    assert "restricted spatially by CIRCLE(62, -37, 0.5)" in head
+
+
+def test_guard_refuses_a_too_large_region_and_says_so() -> None:
+    from tap_service.exceptions import UsageError
+
+    big = COUNT + (
+        " AND CONTAINS(POINT('ICRS', coord_ra, coord_dec), CIRCLE('ICRS', 62, -37, 10)) = 1"
+    )
+    with pytest.raises(UsageError, match=r"restricted spatially by CIRCLE\(62, -37, 10\)"):
+        make_service().prepare(request(big, sync=True))
+
+
+def test_async_and_unguarded_configurations_run() -> None:
+    make_service().prepare(request(COUNT, sync=False))
+    make_service(limit=None).prepare(request(COUNT, sync=True))
+
+
+def test_embedded_backend_is_unchanged() -> None:
+    prepared = make_service("embedded").prepare(request(COUNT, sync=True))
+    assert "QSERV_ESTIMATE" not in prepared.writer.begin().decode()
+    doc = make_service("embedded").explain(request(COUNT, sync=True))
+    assert doc["restriction"] == "none"
+
+
+def test_explain_document() -> None:
+    doc = make_service().explain(request(CONE, sync=True))
+    assert doc["restriction"] == "spatial"
+    assert doc["sync_allowed"] is True
+    assert doc["total_chunks"] == TOTAL
+    full = make_service().explain(request(COUNT, sync=True))
+    assert full["restriction"] == "full_scan"
+    assert full["sync_allowed"] is False
