@@ -8,7 +8,7 @@ from itertools import chain
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tap_service.handlers.auth import query_slot, release_after
@@ -35,6 +35,7 @@ async def sync_query(
             maxrec=params.get("MAXREC"),
             response_format=params.get("RESPONSEFORMAT") or params.get("FORMAT"),
             request=params.get("REQUEST"),
+            sync=True,
         )
         media_type, head, rest = await run_in_threadpool(_start, factory.query_service(), query)
     except BaseException:
@@ -60,3 +61,12 @@ def _start(
         if size >= SMALL_RESULT_BYTES:
             return prepared.media_type, head, document
     return prepared.media_type, head, None
+
+
+@router.api_route(
+    "/explain", methods=["GET", "POST"], summary="Estimate an ADQL query's cost without running it"
+)
+async def explain_query(request: Request, factory: FactoryDep) -> JSONResponse:
+    params = await read_params(request)
+    query = QueryRequest(query=params.get("QUERY"), lang=params.get("LANG"), sync=True)
+    return JSONResponse(await run_in_threadpool(factory.query_service().explain, query))

@@ -177,3 +177,23 @@ def test_explain_document() -> None:
     full = make_service().explain(request(COUNT, sync=True))
     assert full["restriction"] == "full_scan"
     assert full["sync_allowed"] is False
+
+
+def test_explain_route_on_the_embedded_app(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tap_service.adql.dialects.embedded import setup_statements
+    from tap_service.config import Config
+    from tap_service.main import create_app
+    from tap_service.services.demo_catalog import build_demo_catalog
+    from tap_service.storage.embedded import EmbeddedDatabase
+
+    with EmbeddedDatabase(tmp_path, setup_statements=setup_statements()) as db:
+        build_demo_catalog(db, n_objects=50, n_forced_per_object=1, seed=5)
+    with TestClient(create_app(Config(data_dir=tmp_path))) as client:
+        query = "SELECT COUNT(*) FROM TAP_SCHEMA.tables"
+        r = client.get("/api/tap/explain", params={"LANG": "ADQL", "QUERY": query})
+        assert r.status_code == 200, r.text
+        assert r.json()["restriction"] == "none"
+        bad = client.post("/api/tap/explain", data={"LANG": "ADQL", "QUERY": "SELEC 1"})
+        assert bad.status_code == 400
