@@ -120,6 +120,13 @@ def _adql(args: argparse.Namespace, config: Config) -> int:
     text = args.query if args.query != "-" else sys.stdin.read()
     try:
         checked = adql.check(adql.parse(text), catalog, text=text)
+        if getattr(args, "explain", False):
+            import json
+
+            from tap_service.services.explain import estimate
+
+            print(json.dumps(estimate(checked, config.qserv.partitioning).to_dict(), indent=2))
+            return 0
         print(adql.to_sql(checked, args.dialect))
     except adql.AdqlError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -314,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     translate = commands.add_parser("adql", help="check ADQL and print the backend SQL")
     translate.add_argument("--dialect", choices=("embedded", "qserv"), default="embedded")
     translate.add_argument("--schema", action="append", type=Path, help="Felis YAML (repeatable)")
+    translate.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the Qserv cost estimate (JSON) from TAP_QSERV__PARTITIONING instead of SQL",
+    )
     translate.add_argument("query", help="the ADQL text, or - to read it from standard input")
     translate.set_defaults(run=_adql)
     return parser

@@ -197,3 +197,28 @@ def test_explain_route_on_the_embedded_app(tmp_path: Path) -> None:
         assert r.json()["restriction"] == "none"
         bad = client.post("/api/tap/explain", data={"LANG": "ADQL", "QUERY": "SELEC 1"})
         assert bad.status_code == 400
+
+
+def test_cli_adql_explain() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[2]
+    env = {
+        **os.environ,
+        "TAP_QSERV__PARTITIONING": json.dumps(
+            {"dp02_dc2_catalogs.Object": {"director_key": "objectId", "num_stripes": NS}}
+        ),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_service.cli", "adql", "--explain",
+         "--schema", str(root / "schema" / "dp02_demo.yaml"), CONE.replace("r_psfFlux", "1")],
+        capture_output=True, text=True, check=False, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["restriction"] == "spatial"
+    assert doc["total_chunks"] == TOTAL
+    assert 0 < doc["chunks"] < 20
