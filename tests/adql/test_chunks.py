@@ -39,7 +39,8 @@ def ref_locate(num_stripes: int, lon: np.ndarray, lat: np.ndarray) -> np.ndarray
     s = np.clip(np.floor((lat + 90.0) * num_stripes / 180.0).astype(int), 0, num_stripes - 1)
     n = per[s]
     c = np.minimum(np.floor(np.mod(lon, 360.0) * n / 360.0).astype(int), n - 1)
-    return s * 2 * num_stripes + c
+    out: np.ndarray = s * 2 * num_stripes + c
+    return out
 
 
 def vec(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

@@ -46,7 +46,8 @@ def test_table_is_large_enough() -> None:
 
 def region_samples(region: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     if "circle" in region:
-        return cap_samples(*region["circle"], n=200)
+        lon, lat, r = region["circle"]
+        return cap_samples(lon, lat, r, n=200)
     if "box" in region:
         verts = sphere.box_vertices(*region["box"])
     else:
@@ -104,18 +105,16 @@ CONE = (
 def make_service(dialect: str = "qserv", limit: int | None = 100) -> Any:
     from types import SimpleNamespace
 
-    from tap_service.config import Config
+    from tap_service.config import Config, QservConfig
     from tap_service.services.query import QueryService
 
     config = Config(
         backend="qserv" if dialect == "qserv" else "embedded",
-        qserv={"partitioning": PARTITIONING, "sync_max_chunks": limit},
+        qserv=QservConfig(partitioning=PARTITIONING, sync_max_chunks=limit),
     )
-    return QueryService(
-        config,
-        SimpleNamespace(dialect=dialect),  # type: ignore[arg-type]
-        SimpleNamespace(model=CATALOG),  # type: ignore[arg-type]
-    )
+    backend: Any = SimpleNamespace(dialect=dialect)
+    tap_schema: Any = SimpleNamespace(model=CATALOG)
+    return QueryService(config, backend, tap_schema)
 
 
 def request(text: str, *, sync: bool) -> Any:
