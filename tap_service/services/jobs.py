@@ -93,6 +93,14 @@ class _TrackingBackend:
         self.streams: list[_TrackedStream] = []
         self._lock = threading.Lock()
         self._interrupted = False
+        self.chunks: str | None = None
+        """Qserv chunks the query touches ("12 of 146332"), once the query is prepared."""
+
+    @property
+    def progress(self) -> str:
+        """The jobInfo progress line: rows so far, and the Qserv chunk count when known."""
+        text = f"{self.rows} rows read"
+        return f"{text}; {self.chunks} chunks" if self.chunks else text
 
     def stream(
         self, sql: str, *, batch_rows: int = 65536, timeout: float | None = None
@@ -233,7 +241,7 @@ class JobRunner:
                     tracker.interrupt()
                     return
                 if elapsed - last_beat >= beat:
-                    self._store.heartbeat(job_id, progress=f"{tracker.rows} rows read")
+                    self._store.heartbeat(job_id, progress=tracker.progress)
                     last_beat = elapsed
             except Exception:  # noqa: BLE001 - the store may blink; keep watching
                 log.warning("job %s: watchdog could not reach the job store", job_id)
@@ -244,6 +252,10 @@ class JobRunner:
         result: JobResult | None = None
         try:
             prepared = service.prepare(query_request(job))
+            cost = prepared.estimate
+            if cost is not None and cost.restriction != "none":
+                tracker.chunks = f"{cost.chunks} of {cost.total_chunks}"
+                self._store.heartbeat(job.id, progress=tracker.progress)
             document = service.stream(prepared, timeout=float(duration))
             result = self._results.write(
                 job.id,
@@ -267,7 +279,7 @@ class JobRunner:
             self._store.mark_error(job.id, message, _error_type(failure))
             return self._store.phase(job.id) or Phase.ERROR
         assert result is not None
-        if not self._store.mark_completed(job.id, [result], progress=f"{tracker.rows} rows read"):
+        if not self._store.mark_completed(job.id, [result], progress=tracker.progress):
             # Aborted (or destroyed) while the last bytes were written: keep nothing.
             self._results.delete(job.id)
             return self._store.phase(job.id) or Phase.ABORTED

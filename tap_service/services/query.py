@@ -59,6 +59,7 @@ class PreparedQuery:
     sql: str | None
     maxrec: int
     writer: ResultWriter
+    estimate: Estimate | None = None
 
     @property
     def media_type(self) -> str:
@@ -148,7 +149,9 @@ class QueryService:
             raise UsageError(str(exc)) from exc
         except FieldError as exc:
             raise UsageError(f"The result cannot be written in this format: {exc}") from exc
-        return PreparedQuery(checked=checked, sql=sql, maxrec=maxrec, writer=writer)
+        return PreparedQuery(
+            checked=checked, sql=sql, maxrec=maxrec, writer=writer, estimate=cost
+        )
 
     def estimate(self, checked: CheckedQuery) -> Estimate | None:
         """Qserv's cost of ``checked``; None unless the qserv backend has partitioning set."""

@@ -16,7 +16,7 @@ import pymysql
 import pytest
 
 from tap_service.adql.dialects.embedded import setup_statements
-from tap_service.config import Config
+from tap_service.config import Config, PartitionedTableConfig, QservConfig
 from tap_service.services.demo_catalog import build_demo_catalog
 from tap_service.services.jobs import InProcessJobQueue, JobRunner, JobService
 from tap_service.services.tapschema import TapSchemaService
@@ -80,7 +80,14 @@ def jobs(
         MySQLBackend(f"mysql+pymysql://root@127.0.0.1:3306/{CATALOG_DB}_ts"),
         databases={"dp02_dc2_catalogs": CATALOG_DB},
     )
-    config = Config(data_dir=tmp_path)
+    config = Config(
+        data_dir=tmp_path,
+        qserv=QservConfig(
+            partitioning={
+                "dp02_dc2_catalogs.Object": PartitionedTableConfig(director_key="objectId")
+            }
+        ),
+    )
     store = JobStore.from_url(sqlite_url(tmp_path / "jobs.sqlite3"))
     results = LocalResultStore(tmp_path / "results")
     runner = JobRunner(config, store, results, lambda: backend, lambda: tap_schema)
@@ -143,3 +150,34 @@ def test_execution_duration_kills_the_statement(jobs: tuple[JobService, JobRunne
     assert wait_for(lambda: service.get(job.id).phase is Phase.ERROR, 10)
     assert "EXECUTIONDURATION of 2 s" in (service.get(job.id).error_message or "")
     assert wait_for(lambda: not running_statements(), 3), running_statements()
+
+
+def test_job_progress_reports_the_qserv_chunk_count(jobs: tuple[JobService, JobRunner]) -> None:
+    """jobInfo progress carries the chunks the query touches (issue: know a query's cost)."""
+    service, _ = jobs
+    by_id = service.create(
+        {
+            "lang": "ADQL",
+            "phase": "RUN",
+            "query": "SELECT objectId FROM dp02_dc2_catalogs.Object WHERE objectId IN (1, 2, 3)",
+        }
+    )
+    scan = service.create(
+        {"lang": "ADQL", "phase": "RUN", "query": "SELECT COUNT(*) FROM dp02_dc2_catalogs.Object"}
+    )
+    for job in (by_id, scan):
+        assert wait_for(lambda job=job: service.get(job.id).phase is Phase.COMPLETED, 15), (
+            service.get(job.id).error_message
+        )
+
+    def chunks(job_id: str) -> tuple[int, int]:
+        progress = service.get(job_id).progress or ""
+        assert progress.endswith(" chunks"), progress
+        counted = progress.split("; ")[1].removesuffix(" chunks")
+        touched, total = counted.split(" of ")
+        return int(touched), int(total)
+
+    assert service.get(by_id.id).progress.startswith("3 rows read")  # type: ignore[union-attr]
+    assert chunks(by_id.id)[0] == 3  # one chunk per director-key value (secondary index)
+    touched, total = chunks(scan.id)
+    assert touched == total == chunks(by_id.id)[1] > 1000  # a full scan touches every chunk
