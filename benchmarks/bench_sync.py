@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import ensure_demo, rss_kib  # noqa: E402
 from tests.integration.conftest import start_service, stop_service  # noqa: E402
 
 DACHS_P50_MS = 30.0
@@ -88,11 +87,6 @@ def run_clients(
     return latencies, clients * per_client / elapsed
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def peak_rss_during(base: str, pid: int, rows: int) -> tuple[int, int, float, int]:
@@ -149,15 +143,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
-        if not (data_dir / "catalog.duckdb").exists():
-            env = {**os.environ, "TAP_DATA_DIR": str(data_dir)}
-            start = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "tap_service.cli", "demo", "--objects", str(args.objects),
-                 "--forced-per-object", "2"],
-                env=env, check=True,
-            )  # fmt: skip
-            print(f"catalog: {args.objects:,} objects built in {time.perf_counter() - start:.1f} s")
+        ensure_demo(data_dir, args.objects)
         service = start_service(data_dir, Path(tmp) / "serve.log")
         try:
             print(f"cone search, radius {args.radius} deg, {args.objects:,}-row Object table")

@@ -23,7 +23,6 @@ import argparse
 import http.client
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,17 +33,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import ensure_demo, rss_kib  # noqa: E402
 from tests.integration.conftest import start_service, stop_service  # noqa: E402
 
 TARGET_MBS, TARGET_FIRST_MS, TARGET_GROWTH_MB = 150.0, 200.0, 100.0
 DACHS_MBS, DACHS_FIRST_S, DACHS_GROWTH_MB = 18.0, 9.0, 220.0
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 QUERIES = {
@@ -115,15 +110,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
-        if not (data_dir / "catalog.duckdb").exists():
-            env = {**os.environ, "TAP_DATA_DIR": str(data_dir)}
-            start = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "tap_service.cli", "demo", "--objects", str(args.objects),
-                 "--forced-per-object", "2"],
-                env=env, check=True,
-            )  # fmt: skip
-            print(f"catalog: {args.objects:,} objects built in {time.perf_counter() - start:.1f} s")
+        ensure_demo(data_dir, args.objects)
         extra = {"TAP_MAXREC_LIMIT": str(max(args.rows, 10_000_000))}
         service = start_service(data_dir, Path(tmp) / "serve.log", extra_env=extra)
         try:
