@@ -340,6 +340,13 @@ class Config(BaseSettings):
     sync_timeout_seconds: float = Field(
         default=600.0, gt=0, description="A /sync query running longer is cancelled."
     )
+    result_bytes_limit: int | None = Field(
+        default=None,
+        gt=0,
+        description="Result-size budget in bytes: a result growing past it is cut at a row "
+        "boundary and marked OVERFLOW (instead of Qserv's all-or-nothing failure). None: "
+        "no budget.",
+    )
     max_query_length: int = Field(
         default=100_000, gt=0, description="Longest ADQL text accepted, in characters."
     )

@@ -247,6 +247,8 @@ class QueryService:
     ) -> Iterator[bytes]:
         yield writer.begin()
         remaining = maxrec
+        budget = self._config.result_bytes_limit
+        written = 0
         overflow = False
         error: str | None = None
         batch = first
@@ -255,11 +257,24 @@ class QueryService:
                 if batch.num_rows > remaining:
                     batch = batch.slice(0, remaining)
                     overflow = True
-                if batch.num_rows:
-                    yield writer.write_batch(batch)
-                    remaining -= batch.num_rows
-                    metrics.count_rows(batch.num_rows)
-                if overflow:
+                # Under a byte budget, rows go out in small pieces so the cut lands close to it.
+                step = BUDGET_PIECE_ROWS if budget is not None else max(batch.num_rows, 1)
+                for start in range(0, batch.num_rows, step):
+                    piece = batch.slice(start, step)
+                    chunk = writer.write_batch(piece)
+                    written += len(chunk)
+                    yield chunk
+                    remaining -= piece.num_rows
+                    metrics.count_rows(piece.num_rows)
+                    if budget is not None and written >= budget:
+                        # Cut at this row boundary; OVERFLOW if any row is left behind.
+                        rest = batch.num_rows - start - piece.num_rows
+                        overflow = overflow or rest > 0 or _more_rows(batches)
+                        budget_hit = True
+                        break
+                else:
+                    budget_hit = False
+                if overflow or budget_hit:
                     break
                 batch = next(batches, None)
                 if remaining == 0 and batch is not None:
@@ -364,6 +379,16 @@ class Prefetch:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
+
+
+# Rows per writer call when TAP_RESULT_BYTES_LIMIT is set: the cut overshoots the budget by at
+# most this many rows' worth of bytes.
+BUDGET_PIECE_ROWS = 1024
+
+
+def _more_rows(batches: Iterator[pa.RecordBatch]) -> bool:
+    """Whether ``batches`` still holds a row (consumes up to the first non-empty batch)."""
+    return any(batch.num_rows for batch in batches)
 
 
 def _close(batches: Iterator[pa.RecordBatch]) -> None:

@@ -413,3 +413,33 @@ def test_an_interrupt_racing_the_statement_still_stops_it(
     assert len(outcome) == 1
     assert isinstance(outcome[0], QueryCancelledError)
     _wait_gone(server, marker)
+
+
+class _FixedSnapshot:
+    """A TAP_SCHEMA snapshot that is the test catalog (the service only reads ``.model``)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+
+def test_result_budget_cuts_a_qserv_result_with_overflow(backend: RoutingBackend) -> None:
+    """Instead of Qserv's all-or-nothing size failure, the result is cut and marked OVERFLOW."""
+    import io
+    from pathlib import Path
+
+    from astropy.io.votable import parse
+
+    from tap_service.config import Config
+    from tap_service.services.query import QueryRequest, QueryService
+    catalog = make_catalog("demo")  # the routing maps database "demo" to this module's
+    total = len(_rows_raw(backend.stream(translate("SELECT id FROM demo.sky", "qserv", catalog))))
+    config = Config(data_dir=Path("unused"), result_bytes_limit=5_000, maxrec_default=10**7)
+    service = QueryService(config, backend, _FixedSnapshot(catalog))  # type: ignore[arg-type]
+    query = QueryRequest(query="SELECT id, ra, dec FROM demo.sky ORDER BY id", lang="ADQL")
+    document = b"".join(service.stream(service.prepare(query)))
+    votable = parse(io.BytesIO(document))
+    rows = votable.get_first_table().to_table()
+    statuses = [i.value for i in votable.resources[0].infos if i.name == "QUERY_STATUS"]
+    assert "OVERFLOW" in statuses
+    assert 0 < len(rows) < total
+    assert list(rows["id"]) == sorted(rows["id"])  # whole rows, the first ones
