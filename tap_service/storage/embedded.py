@@ -36,7 +36,8 @@ from tap_service.exceptions import BackendError, BackendUnavailableError, QueryT
 from tap_service.felis.model import FelisColumn, FelisSchema, FelisTable
 from tap_service.felis.tap import tap_schema_rows, tap_schema_schema
 from tap_service.storage import tap_schema
-from tap_service.storage.deadlines import Deadline, Deadlines
+from tap_service.storage.deadlines import Deadlines
+from tap_service.storage.streams import CancellableStream
 from tap_service.storage.tap_schema_reader import load_tap_schema
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,6 @@ DUCKDB_TYPES: Mapping[str, str] = {
 
 _MACRO = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?MACRO\b", re.I)
 _QUERY_TYPES = frozenset({"SELECT"})
-
-
-class QueryCancelledError(BackendError):
-    """The query was interrupted (client gone, job aborted, service shutting down)."""
 
 
 def quote(name: str) -> str:
@@ -99,7 +96,7 @@ def _temp_macro(statement: str) -> str:
     )
 
 
-class QueryStream:
+class QueryStream(CancellableStream):
     """A running SELECT: iterate for record batches; ``interrupt()`` from any thread.
 
     The query starts on the first ``next()`` (or ``start()``), so a caller can hand the object
@@ -110,22 +107,12 @@ class QueryStream:
     def __init__(
         self, db: EmbeddedDatabase, sql: str, batch_rows: int, timeout: float | None
     ) -> None:
+        super().__init__(timeout)
         self._db = db
         self._sql = sql
         self._batch_rows = batch_rows
-        self._timeout = timeout
-        self._lock = threading.RLock()
         self._cursor: Any = None
         self._reader: pa.RecordBatchReader | None = None
-        self._timer: Deadline | None = None
-        self._interrupted = False
-        self._timed_out = False
-        self._busy = False
-        """A thread is inside DuckDB with this cursor; only that thread may release it."""
-        self._done = False
-
-    def __iter__(self) -> Self:
-        return self
 
     def __next__(self) -> pa.RecordBatch:
         if self._done:
@@ -195,27 +182,6 @@ class QueryStream:
         if cursor is not None:
             cursor.interrupt()
 
-    def close(self) -> None:
-        """Cancel and release; from another thread, the reading thread releases when it wakes."""
-        if self._done:
-            return
-        self.interrupt()
-        with self._lock:
-            if self._busy:
-                return
-        self._release(healthy=False)
-
-    def _expire(self) -> None:
-        self._timed_out = True
-        self.interrupt()
-
-    def _cancelled(self) -> BackendError | QueryTimeoutError:
-        if self._timed_out:
-            return QueryTimeoutError(
-                f"The query ran longer than {self._timeout:g} s and was cancelled"
-            )
-        return QueryCancelledError("The query was cancelled")
-
     def _release(self, *, healthy: bool) -> None:
         with self._lock:
             if self._done:
@@ -233,22 +199,13 @@ class QueryStream:
 
     def _translate(self, exc: BaseException) -> BackendError | QueryTimeoutError:
         message = str(exc)
-        if self._interrupted or isinstance(exc, duckdb.InterruptException) or (
-            "INTERRUPT" in message
+        if (
+            self._interrupted
+            or isinstance(exc, duckdb.InterruptException)
+            or ("INTERRUPT" in message)
         ):
             return self._cancelled()
         return BackendError(f"The database could not run the query: {_clean(message)}")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         if not self._done and self._cursor is not None:

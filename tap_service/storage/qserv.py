@@ -37,8 +37,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import pyarrow as pa
 import pymysql
@@ -52,15 +51,12 @@ from tap_service.exceptions import (
     QueryError,
     QueryTimeoutError,
 )
-from tap_service.storage.deadlines import Deadline, Deadlines
+from tap_service.storage.deadlines import Deadlines
+from tap_service.storage.streams import CancellableStream
 
 log = logging.getLogger(__name__)
 
 TAP_SCHEMA_NAME = "TAP_SCHEMA"
-
-
-class QueryCancelledError(BackendError):
-    """The query was cancelled (client gone, job aborted, service shutting down)."""
 
 
 # --------------------------------------------------------------------------- connection
@@ -393,7 +389,7 @@ def _clean(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- backend
 
 
-class MySQLStream:
+class MySQLStream(CancellableStream):
     """A running SELECT on one MySQL-protocol connection; iterate for Arrow batches.
 
     The statement is sent on the first ``next()`` (or ``start()``).  ``interrupt()`` is safe
@@ -403,24 +399,15 @@ class MySQLStream:
     def __init__(
         self, backend: MySQLBackend, sql: str, batch_rows: int, timeout: float | None
     ) -> None:
+        super().__init__(timeout)
         self._backend = backend
         self._sql = sql
         self._batch_rows = batch_rows
-        self._timeout = timeout
-        self._lock = threading.RLock()
         self._conn: pymysql.Connection[Any] | None = None
         self._cursor: Any = None
         self._columns: list[_Column] | None = None
         self._thread_id: int | None = None
-        self._timer: Deadline | None = None
-        self._interrupted = False
-        self._timed_out = False
-        self._busy = False
-        self._done = False
         self.rows = 0
-
-    def __iter__(self) -> Self:
-        return self
 
     def start(self) -> None:
         if self._columns is not None:
@@ -509,26 +496,6 @@ class MySQLStream:
             if thread_id is not None:
                 self._backend.kill_query(thread_id)
 
-    def close(self) -> None:
-        if self._done:
-            return
-        self.interrupt()
-        with self._lock:
-            if self._busy:  # the reading thread wakes with an error and releases
-                return
-        self._release(healthy=False)
-
-    def _expire(self) -> None:
-        self._timed_out = True
-        self.interrupt()
-
-    def _cancelled(self) -> BackendError | QueryTimeoutError:
-        if self._timed_out:
-            return QueryTimeoutError(
-                f"The query ran longer than {self._timeout:g} s and was cancelled"
-            )
-        return QueryCancelledError("The query was cancelled")
-
     def _translate(self, exc: BaseException) -> TapErrorLike:
         if self._interrupted:
             return self._cancelled()
@@ -564,17 +531,6 @@ class MySQLStream:
         if conn is not None:
             self._backend._return_connection(conn, reusable=healthy and not self._interrupted)
         self._backend._forget(self)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         if not self._done and self._conn is not None:

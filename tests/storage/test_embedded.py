@@ -14,7 +14,8 @@ import pytest
 from tap_service.adql.dialects.embedded import setup_statements
 from tap_service.exceptions import BackendError, BackendUnavailableError, QueryTimeoutError
 from tap_service.felis import load_felis, parse_felis
-from tap_service.storage.embedded import EmbeddedDatabase, QueryCancelledError
+from tap_service.storage.embedded import EmbeddedDatabase
+from tap_service.storage.streams import QueryCancelledError
 
 SDM = Path("/work/shared/rubin-sdm/schemas")
 DEMO = Path(__file__).resolve().parents[2] / "schema" / "dp02_demo.yaml"

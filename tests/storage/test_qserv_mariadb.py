@@ -26,7 +26,8 @@ from tap_service.felis.model import load_felis
 from tap_service.services.demo_catalog import DEMO_SCHEMA_PATH
 from tap_service.services.standin import CPOLY_VERTICES, scisql_statements
 from tap_service.storage.mysql_tap_schema import MySQLTapSchema
-from tap_service.storage.qserv import MySQLBackend, QueryCancelledError, RoutingBackend
+from tap_service.storage.qserv import MySQLBackend, RoutingBackend
+from tap_service.storage.streams import QueryCancelledError
 from tap_service.storage.tap_schema_reader import load_tap_schema
 from tests.adql.conftest import (  # noqa: F401 - session fixtures shared with the ADQL tests
     BAND_ROWS,
