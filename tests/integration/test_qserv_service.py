@@ -22,7 +22,7 @@ import requests
 
 from tap_service.services.standin import build_standin
 from tap_service.storage.mysql_tap_schema import MySQLTapSchema
-from tests.adql.conftest import MARIADB_START
+from tests.fixtures.services import mariadb_admin
 from tests.integration.conftest import RunningService, cli, start_service, stop_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.mariadb]
@@ -35,18 +35,10 @@ URL = f"mysql+pymysql://root@127.0.0.1:3306/{DB}"
 TS_URL = f"mysql+pymysql://root@127.0.0.1:3306/{TS_DB}"
 
 
-def _server() -> pymysql.Connection[Any]:
-    try:
-        return pymysql.connect(
-            host="127.0.0.1", port=3306, user="root", password="", autocommit=True
-        )
-    except pymysql.err.OperationalError as exc:
-        pytest.fail(f"MariaDB is unreachable ({exc}); {MARIADB_START}", pytrace=False)
-
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[pymysql.Connection[Any]]:
-    con = _server()
+    con = mariadb_admin()
     yield con
     con.close()
 

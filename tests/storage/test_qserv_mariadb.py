@@ -39,6 +39,7 @@ from tests.adql.conftest import (  # noqa: F401 - session fixtures shared with t
     translate,
 )
 from tests.adql.test_execution import ORDERED, SHARED, _key, _norm, _same, run_duck
+from tests.fixtures.services import mariadb_admin
 from tests.storage.test_qserv import qserv_violations
 
 pytestmark = pytest.mark.mariadb
@@ -50,18 +51,10 @@ TS_URL = f"mysql+pymysql://root@127.0.0.1:3306/{TS_DB}"
 CATALOG = make_catalog("demo")  # TAP names; RoutingBackend maps "demo" to DB
 
 
-def _server() -> pymysql.Connection[Any]:
-    try:
-        return pymysql.connect(
-            host="127.0.0.1", port=3306, user="root", password="", autocommit=True
-        )
-    except pymysql.err.OperationalError as exc:
-        pytest.fail(f"MariaDB is unreachable ({exc}); {MARIADB_START}", pytrace=False)
-
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[pymysql.Connection[Any]]:
-    con = _server()
+    con = mariadb_admin()
     yield con
     con.close()
 
@@ -432,10 +425,9 @@ def test_result_budget_cuts_a_qserv_result_with_overflow(backend: RoutingBackend
 
     from tap_service.config import Config
     from tap_service.services.query import QueryRequest, QueryService
-    catalog = make_catalog("demo")  # the routing maps database "demo" to this module's
-    total = len(_rows_raw(backend.stream(translate("SELECT id FROM demo.sky", "qserv", catalog))))
+    total = len(_rows_raw(backend.stream(translate("SELECT id FROM demo.sky", "qserv", CATALOG))))
     config = Config(data_dir=Path("unused"), result_bytes_limit=5_000, maxrec_default=10**7)
-    service = QueryService(config, backend, _FixedSnapshot(catalog))  # type: ignore[arg-type]
+    service = QueryService(config, backend, _FixedSnapshot(CATALOG))  # type: ignore[arg-type]
     query = QueryRequest(query="SELECT id, ra, dec FROM demo.sky ORDER BY id", lang="ADQL")
     document = b"".join(service.stream(service.prepare(query)))
     votable = parse(io.BytesIO(document))

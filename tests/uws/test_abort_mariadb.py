@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pymysql
 import pytest
 
 from tap_service.adql.dialects.embedded import setup_statements
@@ -25,7 +24,7 @@ from tap_service.storage.jobs import JobStore, sqlite_url
 from tap_service.storage.qserv import MySQLBackend, RoutingBackend
 from tap_service.storage.results import LocalResultStore
 from tap_service.uws import Phase
-from tests.fixtures.services import START
+from tests.fixtures.services import mariadb_admin
 
 CATALOG_DB = f"tap_test_abort_{os.getpid()}"
 MARKER = f"n_abort_{os.getpid()}"
@@ -37,17 +36,9 @@ SLOW_QUERY = (
 )
 
 
-def _admin() -> pymysql.Connection:  # type: ignore[type-arg]
-    try:
-        return pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
-    except pymysql.err.OperationalError as exc:
-        pytest.fail(f"MariaDB is not reachable at 127.0.0.1:3306 ({exc}); start it with: "
-                    f"{START['MariaDB']}")  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def mariadb_catalog() -> Iterator[None]:
-    con = _admin()
+    con = mariadb_admin()
     cur = con.cursor()
     cur.execute(f"DROP DATABASE IF EXISTS {CATALOG_DB}")
     cur.execute(f"CREATE DATABASE {CATALOG_DB}")
@@ -102,7 +93,7 @@ def jobs(
 
 
 def running_statements() -> list[tuple[int, str]]:
-    con = _admin()
+    con = mariadb_admin()
     try:
         cur = con.cursor()
         cur.execute(
