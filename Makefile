@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON ?= python3
 
-.PHONY: install serve demo test test-fast lint bench system-deps clean standin serve-standin helm-values
+.PHONY: install serve demo test test-fast lint bench bench-load system-deps clean standin serve-standin helm-values
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -20,6 +20,11 @@ system-deps:
 	  echo "Installing Debian's stilts (taplint) ..."; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq stilts >/dev/null; }
+	@# Debian's Chromium: the web page's browser tests drive it with Playwright (no browser download).
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium (browser tests of the web page) ..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	@# The Compose client validates docker-compose.yml (tests/deploy; no Docker engine needed).
 	@{ command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1; } || { \
 	  echo "Installing Debian's docker-compose (client-side check of docker-compose.yml) ..."; \
@@ -77,6 +82,10 @@ bench: install
 	$(PY) benchmarks/bench_async.py
 	$(PY) benchmarks/bench_qserv.py
 	$(PY) benchmarks/bench_lightcurve.py
+
+# Ten minutes of mixed load from 50 clients (issue 11); not part of `make bench` or CI.
+bench-load: install
+	$(PY) benchmarks/bench_load.py
 
 # Regenerates the config block of the Helm values from tap_service/config.py.
 helm-values: install
