@@ -87,6 +87,36 @@ def _demo(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace, config: Config) -> int:
+    from tap_service.adql.dialects.embedded import setup_statements
+    from tap_service.felis.model import FelisError, load_felis
+    from tap_service.services.generated_catalog import build_generated_catalog
+    from tap_service.storage.embedded import EmbeddedDatabase
+
+    try:
+        schemas = [load_felis(path) for path in args.felis]
+    except (FelisError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.fresh and config.catalog_path.exists():
+        config.catalog_path.unlink()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = EmbeddedDatabase(config.data_dir, setup_statements=setup_statements())
+    try:
+        counts = build_generated_catalog(db, schemas, rows=args.rows, seed=args.seed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    print(
+        f"Generated {counts.rows} rows in {counts.tables} tables ({counts.columns} columns) "
+        f"of {', '.join(s.name for s in schemas)} in {counts.seconds:.1f} s at "
+        f"{config.catalog_path}"
+    )
+    return 0
+
+
 def _ingest(args: argparse.Namespace, config: Config) -> int:
     from tap_service.adql.dialects.embedded import setup_statements
     from tap_service.storage.embedded import EmbeddedDatabase
@@ -267,6 +297,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--if-missing", action="store_true", help="keep an existing catalog")
     demo.set_defaults(run=_demo)
+
+    generate = commands.add_parser(
+        "generate",
+        help="fill every table of Felis schemas with deterministic generated rows and publish "
+        "them (serve a real schema at its real width without its data)",
+    )
+    generate.add_argument(
+        "--felis", required=True, action="append", type=Path, help="Felis YAML (repeatable)"
+    )
+    generate.add_argument("--rows", type=int, default=200, help="rows per table")
+    generate.add_argument("--seed", type=int, default=42)
+    generate.add_argument("--fresh", action="store_true", help="start from an empty catalog file")
+    generate.set_defaults(run=_generate)
 
     ingest = commands.add_parser("ingest", help="load a CSV or Parquet file as a TAP table")
     ingest.add_argument("--schema", required=True, type=Path, help="Felis YAML of the table")
