@@ -224,6 +224,55 @@ def test_object_at_full_width_carries_tap_schema_metadata(
     assert sum(1 for f in fields if f.get("ucd")) >= 19  # Object has few UCDs in DP0.2
     assert all(f.find(f"{VOT}DESCRIPTION") is not None for f in fields)
 
+    # TAP_SCHEMA's own flags, against the YAML: principal, std, indexed (the primary key), and
+    # column_index in document order (Object declares no tap:column_index).
+    flags = [
+        (int(r["principal"]), int(r["std"]), int(r["indexed"]), int(r["column_index"]))
+        for r in schema_rows
+    ]
+    expected_flags = [
+        (
+            int(c.get("tap:principal", 0)),
+            int(c.get("tap:std", 0)),
+            int(c["name"] == "objectId"),
+            position,
+        )
+        for position, c in enumerate(yaml_columns, start=1)
+    ]
+    assert flags == expected_flags  # DP0.2's Object marks no column principal
+
+
+def test_tap_schema_flags_of_every_table(
+    tap: pyvo.dal.TAPService, felis: dict[str, Any], obscore_felis: dict[str, Any]
+) -> None:
+    """principal, std and column_index as each table of the YAML declares them."""
+    rows = tap.run_sync(
+        "SELECT table_name, column_name, principal, std, column_index FROM TAP_SCHEMA.columns "
+        f"WHERE table_name LIKE '{SCHEMA}.%' OR table_name = 'ivoa.ObsCore'",
+        maxrec=10_000,
+    ).to_table()
+    got = {
+        (str(r["table_name"]), str(r["column_name"])): (
+            int(r["principal"]),
+            int(r["std"]),
+            None if _masked(r["column_index"]) is None else int(r["column_index"]),
+        )
+        for r in rows
+    }
+    expected = {}
+    for schema, document in ((SCHEMA, felis), ("ivoa", obscore_felis)):
+        for table in document["tables"]:
+            declared = any("tap:column_index" in c for c in table["columns"])
+            for position, c in enumerate(table["columns"], start=1):
+                expected[(f"{schema}.{table['name']}", c["name"])] = (
+                    int(c.get("tap:principal", 0)),
+                    int(c.get("tap:std", 0)),
+                    c.get("tap:column_index") if declared else position,
+                )
+    assert got == expected
+    assert sum(v[0] for v in got.values()) > 100
+    assert sum(v[1] for v in got.values()) > 30
+
 
 def _masked(value: Any) -> str | None:
     if value is None or getattr(value, "mask", False) is True or str(value) in ("", "--"):
@@ -242,6 +291,7 @@ def test_tables_endpoint_lists_every_column(tap_url: str, felis: dict[str, Any])
     tables = {t.findtext("name") for t in everything.iter("table")}
     expected = {f"{SCHEMA}.{t['name']}" for t in felis["tables"]} | {"ivoa.ObsCore"}
     assert expected <= tables
+    assert {t.get("type") for t in everything.iter("table")} == {"table"}
 
 
 def test_tap_schema_keys_match_the_foreign_keys(
