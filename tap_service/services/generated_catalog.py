@@ -203,7 +203,7 @@ def generate_tables(
             unique = column.name in pk_names and (
                 first_key is None or schema.resolve_column(first_key)[1] is column
             )
-            values[column.name] = _values(column, table, rng, rows, unique, position)
+            values[column.name] = _values(column, table, rng, rows, unique, position, key)
         _order_pairs(table, values, rng)
         arrays = {}
         for column in table.columns:
@@ -242,6 +242,7 @@ def _values(
     rows: int,
     unique: bool,
     position: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    key: tuple[str, str],
 ) -> npt.NDArray[Any]:
     kind = column.datatype
     ucd = (column.ucd or "").lower()
@@ -249,7 +250,7 @@ def _values(
     if kind == "boolean":
         return rng.random(rows) < 0.5
     if kind in _INTEGER_RANGES:
-        return _integers(column, rng, rows, unique, ucd)
+        return _integers(column, rng, rows, unique, ucd, _id_base(*key))
     if kind in ("float", "double"):
         floats = _floats(rng, rows, ucd, unit, position)
         return floats.astype(np.float32 if kind == "float" else np.float64)
@@ -265,14 +266,25 @@ def _values(
     raise ValueError(f"column {column.name}: no generator for datatype {kind!r}")
 
 
+def _id_base(schema: str, table: str) -> int:
+    """Where a table's long ids start: tables apart by multiples of 10^12, so the ids of two
+    tables never coincide and a join on the wrong key finds nothing."""
+    return LONG_ID_BASE + (zlib.crc32(f"{schema}.{table}".encode()) % 997) * 10**12
+
+
 def _integers(
-    column: FelisColumn, rng: np.random.Generator, rows: int, unique: bool, ucd: str
+    column: FelisColumn,
+    rng: np.random.Generator,
+    rows: int,
+    unique: bool,
+    ucd: str,
+    id_base: int,
 ) -> npt.NDArray[Any]:
     kind = column.datatype
     dtype = {"byte": np.int8, "short": np.int16, "int": np.int32, "long": np.int64}[kind]
     if unique:
         steps = rng.integers(1, 1_000 if kind == "long" else 3, rows, dtype=np.int64)
-        base = LONG_ID_BASE if kind == "long" else 0
+        base = id_base if kind == "long" else 0
         return (base + np.cumsum(steps)).astype(dtype)
     if "obs.calib" in ucd:  # ObsCore calib_level: 0..4
         return rng.integers(1, 4, rows).astype(dtype)

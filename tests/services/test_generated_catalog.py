@@ -199,6 +199,15 @@ def test_dp02_every_table_every_column(dp02: list[FelisSchema]) -> None:
             for key in felis_table.primary_key:
                 name = schema.resolve_column(key)[1].name
                 assert len(set(data[name].to_pylist())) == ROWS, name
+    # Long primary keys of different tables never share a value (a wrong join finds nothing).
+    long_keys = [
+        set(tables[(s.name, t.name)][s.resolve_column(t.primary_key[0])[1].name].to_pylist())
+        for s in dp02
+        for t in s.tables
+        if t.primary_key and s.resolve_column(t.primary_key[0])[1].datatype == "long"
+    ]
+    assert len(long_keys) >= 8
+    assert len(set().union(*long_keys)) == sum(len(k) for k in long_keys)
     obj = tables[("dp02_dc2_catalogs", "Object")]
     assert obj.num_columns == 991
     object_ids = set(obj["objectId"].to_pylist())
