@@ -255,9 +255,7 @@ def _values(
         floats = _floats(rng, rows, ucd, unit, position)
         return floats.astype(np.float32 if kind == "float" else np.float64)
     if kind == "timestamp":
-        mjd = rng.uniform(*MJD_RANGE, rows)
-        micros = np.round((mjd - 40_587.0) * 86_400e6).astype(np.int64)
-        return micros.astype("datetime64[us]")
+        return _mjd_to_timestamp(rng.uniform(*MJD_RANGE, rows))
     if kind == "binary":
         size = column.length or 8
         return np.array([rng.bytes(size) for _ in range(rows)], dtype=object)
@@ -383,10 +381,21 @@ def _stcs_polygon(ra: float, dec: float, half: float = 0.1) -> str:
     return "POLYGON ICRS " + " ".join(f"{r % 360.0:.6f} {d:.6f}" for r, d in corners)
 
 
+def _mjd_to_timestamp(mjd: npt.NDArray[np.float64]) -> npt.NDArray[np.datetime64]:
+    micros = np.round((mjd - 40_587.0) * 86_400e6).astype(np.int64)
+    return micros.astype("datetime64[us]")
+
+
 def _order_pairs(
     table: FelisTable, values: dict[str, npt.NDArray[Any]], rng: np.random.Generator
 ) -> None:
-    """``X_min`` ≤ ``X_max`` for numeric pairs (ObsCore t_min/t_max, em_min/em_max)."""
+    """Related columns agree: ``X_min`` ≤ ``X_max`` for numeric pairs (ObsCore t_min/t_max,
+    em_min/em_max), and a timestamp ``X`` is the instant of its MJD twin ``XMJD`` (DP0.2's
+    expMidpt/expMidptMJD)."""
+    for column in table.columns:
+        twin = values.get(column.name + "MJD")
+        if column.datatype == "timestamp" and twin is not None and twin.dtype.kind == "f":
+            values[column.name] = _mjd_to_timestamp(twin.astype(np.float64))
     for column in table.columns:
         if not column.name.endswith("_min") or column.datatype not in ("float", "double"):
             continue

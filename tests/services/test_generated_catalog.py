@@ -215,6 +215,13 @@ def test_dp02_every_table_every_column(dp02: list[FelisSchema]) -> None:
     # Source.visit has no declared key; its name matches Visit's primary key.
     visits = set(tables[("dp02_dc2_catalogs", "Visit")]["visit"].to_pylist())
     assert set(tables[("dp02_dc2_catalogs", "Source")]["visit"].to_pylist()) <= visits
+    visits = tables[("dp02_dc2_catalogs", "CcdVisit")]
+    both = pc.and_(visits["expMidptMJD"].is_valid(), visits["expMidpt"].is_valid())
+    assert pc.sum(both).as_py() > ROWS // 2
+    pairs = visits.filter(both)
+    mjd = pairs["expMidptMJD"].to_numpy()
+    micros = pairs["expMidpt"].cast(pa.int64()).to_numpy()
+    assert np.allclose(micros / 86_400e6 + 40_587.0, mjd, rtol=0, atol=1e-9)
     obscore = tables[("ivoa", "ObsCore")]
     assert set(obscore["dataproduct_type"].to_pylist()) == {"image"}
     assert all(s.startswith("POLYGON ICRS ") for s in obscore["s_region"].to_pylist())
