@@ -188,14 +188,14 @@ def generate_tables(
         keep: set[str] = set(pk_names)
         for ref in refs[key]:
             source = result.get(ref.target)
-            if source is None:  # a reference cycle: generate this side freely
+            picks = None if source is None else _picks(source, ref, rng, rows, pk_names)
+            if source is None or picks is None:  # a cycle, or no usable rows: generate freely
                 continue
-            picks = rng.integers(0, source.num_rows, rows)
             for col, target_col in zip(ref.columns, ref.target_columns, strict=True):
                 target_values = source.column(target_col).to_numpy(zero_copy_only=False)
                 values[col] = np.asarray(target_values)[picks]
                 keep.add(col)
-        position = _position(table, rng, rows)
+        position = _position(rng, rows)
         first_key = table.primary_key[0] if table.primary_key else None
         for column in table.columns:
             if column.name in values:
@@ -225,8 +225,31 @@ def _may_be_null(column: FelisColumn) -> bool:
     return not any(word in ucd for word in ("pos.", "meta.id", "meta.main"))
 
 
+def _picks(
+    source: pa.Table,
+    ref: _Reference,
+    rng: np.random.Generator,
+    rows: int,
+    pk_names: set[str],
+) -> npt.NDArray[np.int64] | None:
+    """Which target row each generated row points at: only rows whose referenced values are
+    all non-NULL; each at most once when the referencing columns are part of this table's
+    primary key (a one-to-one table), None when that cannot be done."""
+    valid = np.ones(source.num_rows, dtype=bool)
+    for name in ref.target_columns:
+        valid &= source.column(name).is_valid().to_numpy(zero_copy_only=False)
+    candidates = np.flatnonzero(valid)
+    if len(candidates) == 0:
+        return None
+    if pk_names & set(ref.columns):
+        if len(candidates) < rows:
+            return None
+        return np.asarray(rng.permutation(candidates)[:rows], dtype=np.int64)
+    return np.asarray(rng.choice(candidates, rows), dtype=np.int64)
+
+
 def _position(
-    table: FelisTable, rng: np.random.Generator, rows: int
+    rng: np.random.Generator, rows: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """One sky position per row, shared by every ra/dec column of the table."""
     ra = rng.uniform(*RA_RANGE, rows)

@@ -270,3 +270,51 @@ def test_cli_generate(tmp_path: Path) -> None:
     )  # fmt: skip
     assert bad.returncode == 1
     assert "error:" in bad.stderr
+
+
+def test_one_to_one_keys_stay_unique_and_null_targets_are_never_picked() -> None:
+    schema = parse_felis(
+        {
+            "name": "pairs",
+            "tables": [
+                {
+                    "name": "a",
+                    "@id": "#a",
+                    "primaryKey": "#a.aId",
+                    "columns": [
+                        _col("aId", "long", table="a", nullable=False),
+                        _col("tag", "int", table="a"),  # nullable, not a key
+                    ],
+                },
+                {
+                    "name": "b",
+                    "@id": "#b",
+                    "primaryKey": "#b.aId",
+                    "constraints": [
+                        {
+                            "name": "b_a",
+                            "@type": "ForeignKey",
+                            "columns": ["#b.aId"],
+                            "referencedColumns": ["#a.aId"],
+                        },
+                        {
+                            "name": "b_tag",
+                            "@type": "ForeignKey",
+                            "columns": ["#b.tag"],
+                            "referencedColumns": ["#a.tag"],
+                        },
+                    ],
+                    "columns": [
+                        _col("aId", "long", table="b", nullable=False),
+                        _col("tag", "int", table="b"),
+                    ],
+                },
+            ],
+        }
+    )
+    tables = generate_tables([schema], rows=400, seed=1)
+    a, b = tables[("pairs", "a")], tables[("pairs", "b")]
+    assert a["tag"].null_count > 0  # the target column has NULLs...
+    assert b["tag"].null_count == 0  # ...which are never picked
+    assert set(b["tag"].to_pylist()) <= set(a["tag"].to_pylist())
+    assert sorted(b["aId"].to_pylist()) == sorted(a["aId"].to_pylist())  # one to one
