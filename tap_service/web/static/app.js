@@ -334,7 +334,10 @@ function readVotable(text) {
   if (doc.getElementsByTagName("parsererror").length) throw new Error("The answer is not XML");
   const resources = all(doc, "RESOURCE");
   const results = resources.find((res) => res.getAttribute("type") === "results") || resources[0];
-  const statusInfo = all(results, "INFO").find((info) => info.getAttribute("name") === "QUERY_STATUS");
+  // A second QUERY_STATUS after the table says OVERFLOW when MAXREC cut the rows.
+  const statuses = all(results, "INFO")
+    .filter((info) => info.getAttribute("name") === "QUERY_STATUS")
+    .map((info) => info.getAttribute("value"));
   const table = all(results, "TABLE")[0];
   const fields = table ? all(table, "FIELD").map((field) => ({
     name: field.getAttribute("name"),
@@ -352,7 +355,7 @@ function readVotable(text) {
     .filter(Boolean);
   return {
     fields, rows, descriptors,
-    overflow: statusInfo?.getAttribute("value") === "OVERFLOW",
+    overflow: statuses.includes("OVERFLOW"),
   };
 }
 
@@ -517,7 +520,10 @@ async function pollJob(job) {
         onclick: () => showJobResult(job),
       });
       job.resultCell.replaceChildren(button, " ",
-        el("a", { href: job.resultUrl, text: "VOTable", onclick: downloadWithToken }));
+        el("a", {
+          href: job.resultUrl, text: "VOTable", download: `${job.id}.vot`,
+          "aria-label": `Download the result of job ${job.id}`, onclick: downloadWithToken,
+        }));
       await showJobResult(job);
     } else if (job.phase === "ERROR") {
       const message = all(doc, "message")[0]?.textContent.trim() || "The job failed";
@@ -564,11 +570,19 @@ function renderDownloads(source) {
   for (const format of state.formats) {
     const href = `${TAP}/sync?${queryParams(source.query, source.maxrec, format.value)}`;
     nav.append(el("a", {
-      href, text: format.label, title: format.mime, download: "",
+      href, text: format.label, title: format.mime, download: `result.${extension(format.mime)}`,
       "aria-label": `Download as ${format.label} (${format.mime})`, onclick: downloadWithToken,
     }));
   }
   nav.hidden = state.formats.length === 0;
+}
+
+function extension(mime) {
+  if (mime.includes("votable")) return "vot";
+  if (mime.includes("csv")) return "csv";
+  if (mime.includes("tab-separated")) return "tsv";
+  if (mime.includes("parquet")) return "parquet";
+  return "dat";
 }
 
 function pageSize() {
@@ -637,7 +651,7 @@ async function downloadWithToken(event) {
     return;
   }
   const blobUrl = URL.createObjectURL(await response.blob());
-  const save = el("a", { href: blobUrl, download: link.textContent.replace(/\W+/g, "_") || "result" });
+  const save = el("a", { href: blobUrl, download: link.getAttribute("download") || "result" });
   document.body.append(save);
   save.click();
   save.remove();
@@ -666,6 +680,7 @@ async function openLightCurve(descriptor, row, focus = true) {
   $("lightcurve-heading").textContent = `Light curve of ${id}`;
   $("lightcurve-status").textContent = "Loading the plot…";
   $("lightcurve-link").href = descriptorUrl(descriptor, row, { ...overrides, RESPONSEFORMAT: "votable" });
+  $("lightcurve-link").setAttribute("download", `lightcurve-${id}.vot`);
   if (focus) {
     section.scrollIntoView({ block: "nearest" });
     $("lightcurve-heading").focus();
@@ -774,12 +789,11 @@ async function start() {
   setUpResults();
   setUpLightCurve();
   setUpSchemaFilter();
-  try {
-    await loadCapabilities();
-  } catch (error) {
+  const capabilities = loadCapabilities().catch((error) => {
     $("results-status").textContent = `Could not read the capabilities: ${error.message}`;
-  }
-  await Promise.allSettled([loadExamples(), loadTables()]);
+  });
+  // Examples and tables are anonymous by default: they fill in while the token is asked for.
+  await Promise.allSettled([capabilities, loadExamples(), loadTables()]);
   document.body.dataset.ready = "true";
 }
 

@@ -80,6 +80,13 @@ def choose_example(page: Page, name: str) -> None:
     page.click("#example-load")
 
 
+def screenshot(page: Page, path: Path, *, full_page: bool = False) -> None:
+    """From the top of the page, so the sticky table list sits where a reader expects it."""
+    if full_page:
+        page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=full_page)
+
+
 def wait_for_plot(page: Page) -> int:
     page.wait_for_function(
         "() => { const img = document.getElementById('lightcurve-img');"
@@ -149,7 +156,7 @@ def test_example_runs_shows_rows_units_downloads_and_a_light_curve(
     csv_link = dict(links)["csv"]
     downloaded = list(csv.reader(io.StringIO(requests.get(csv_link, timeout=60).text)))[1:]
     assert downloaded == expected
-    page.screenshot(path=str(shots / "01-example-results.png"), full_page=True)
+    screenshot(page, shots / "01-example-results.png", full_page=True)
 
     first_id = expected[0][0]
     page.click(f"button[aria-label='Plot the light curve of {first_id}']")
@@ -160,8 +167,7 @@ def test_example_runs_shows_rows_units_downloads_and_a_light_curve(
         "document.getElementById('lightcurve-status').textContent.includes('band r')"
     )
     assert wait_for_plot(page) == 800
-    page.locator("#lightcurve").scroll_into_view_if_needed()
-    page.screenshot(path=str(shots / "02-light-curve.png"), full_page=True)
+    screenshot(page, shots / "02-light-curve.png", full_page=True)
 
 
 def test_adql_error_position_is_marked_in_the_editor(page: Page, shots: Path) -> None:
@@ -186,7 +192,7 @@ def test_adql_error_position_is_marked_in_the_editor(page: Page, shots: Path) ->
     assert box["width"] > 50
     assert editor["y"] < box["y"] < editor["y"] + editor["height"]
     expect(page.locator("#editor-position")).to_have_text("Line 2, column 16")
-    page.screenshot(path=str(shots / "03-adql-error.png"))
+    screenshot(page, shots / "03-adql-error.png")
 
     # Editing the query clears the marker.
     page.keyboard.type("FROM ")
@@ -207,7 +213,30 @@ def test_async_job_is_listed_polled_and_its_result_shown(
     assert job_url
     job = requests.get(f"{site_root(web_service)}{job_url}/phase", timeout=10)
     assert job.text.strip() == "COMPLETED"
-    page.screenshot(path=str(shots / "04-async-job.png"), full_page=True)
+    screenshot(page, shots / "04-async-job.png", full_page=True)
+
+
+def test_results_are_paged_and_an_overflow_is_reported(
+    page: Page, web_service: RunningService
+) -> None:
+    query = "SELECT objectId, coord_ra FROM dp02_dc2_catalogs.Object ORDER BY objectId"
+    page.fill("#editor", query)
+    page.fill("#maxrec", "120")
+    page.click("#run-sync")
+    expect(page.locator("#results-status")).to_contain_text("120 rows")
+    expect(page.locator("#results-status")).to_contain_text("cut at MAXREC=120")
+    expected = csv_rows(web_service.base_url, query.replace("SELECT", "SELECT TOP 120"))
+    assert shown_rows(page) == expected[:50]
+    expect(page.locator("#page-info")).to_have_text("Rows 1–50 of 120 (page 1 of 3)")
+    expect(page.locator("#page-prev")).to_be_disabled()
+    page.click("#page-next")
+    assert shown_rows(page) == expected[50:100]
+    page.click("#page-next")
+    assert shown_rows(page) == expected[100:]
+    expect(page.locator("#page-next")).to_be_disabled()
+    page.select_option("#page-size", "100")
+    assert shown_rows(page) == expected[:100]
+    expect(page.locator("#page-info")).to_have_text("Rows 1–100 of 120 (page 1 of 2)")
 
 
 def test_schema_browser_shows_columns_and_writes_a_query(page: Page, shots: Path) -> None:
@@ -218,7 +247,7 @@ def test_schema_browser_shows_columns_and_writes_a_query(page: Page, shots: Path
     expect(column.locator(".column-unit")).to_have_text("deg")
     expect(column.locator(".column-ucd")).to_have_text("pos.eq.ra;meta.main")
     expect(column.locator(".column-description")).to_contain_text("Right Ascension")
-    page.screenshot(path=str(shots / "05-schema-browser.png"))
+    screenshot(page, shots / "05-schema-browser.png")
     table.locator("button.table-button").click()
     assert page.input_value("#editor") == "SELECT TOP 100 *\nFROM dp02_dc2_catalogs.Object"
     page.fill("#schema-filter", "forced")
@@ -278,7 +307,7 @@ def test_keyboard_only_main_flow(page: Page, web_service: RunningService, shots:
     assert [s["id"] for s in path[:3]] == ["maxrec", "run-sync", "run-async"]
     assert path[-1]["label"].startswith("Download as")
     tab_until(page, lambda s: s["label"].startswith("Plot the light curve"))
-    page.screenshot(path=str(shots / "06-keyboard-focus.png"))
+    screenshot(page, shots / "06-keyboard-focus.png")
     page.keyboard.press("Enter")
     assert wait_for_plot(page) == 800
     assert focused(page)["id"] == "lightcurve-heading"
@@ -376,7 +405,7 @@ def test_token_is_asked_once_and_sent_as_bearer(
     assert not unnamed, unnamed
     # A wrong token first: the query's 401 brings the prompt back, saying so.
     page.keyboard.type("tap-0000000000000000.wrong")
-    page.screenshot(path=str(shots / "07-token-prompt.png"))
+    screenshot(page, shots / "07-token-prompt.png")
     page.keyboard.press("Enter")
     expect(dialog).to_be_hidden()
     page.wait_for_selector("body[data-ready=true]", state="attached")
@@ -390,10 +419,17 @@ def test_token_is_asked_once_and_sent_as_bearer(
     expected = csv_rows(auth_service.base_url, ASYNC_QUERY, {"Authorization": f"Bearer {token}"})
     assert shown_rows(page) == expected
 
+    # Downloads are fetched with the token and handed over as files.
+    with page.expect_download() as download:
+        page.click("#downloads a[aria-label^='Download as csv']")
+    saved = Path(download.value.path()).read_text()
+    assert list(csv.reader(io.StringIO(saved)))[1:] == expected
+    assert download.value.suggested_filename == "result.csv"
+
     # The light curve (DataLink, behind auth) loads with the token too.
     page.click("#results-table button.plot")
     assert wait_for_plot(page) == 800
-    page.screenshot(path=str(shots / "08-token-results.png"), full_page=True)
+    screenshot(page, shots / "08-token-results.png", full_page=True)
     api_requests = [(url, auth) for url, auth in sent if "/api/" in url]
     assert any("/sync" in url for url, _ in api_requests)
     assert any("/api/datalink/timeseries" in url for url, _ in api_requests)
