@@ -267,12 +267,11 @@ function setUpEditor() {
 // ---------------------------------------------------------------------------------------------
 // Errors: DALI error documents; ADQL errors name a LINE and COLUMN, marked in the editor.
 
-function readError(text, status) {
-  const doc = xml(text);
-  const infos = all(doc, "INFO");
+function readError(text, status, fallback = "") {
+  const infos = text ? all(xml(text), "INFO") : [];
   const find = (name) => infos.find((info) => info.getAttribute("name") === name);
   const statusInfo = find("QUERY_STATUS");
-  let message = statusInfo ? statusInfo.textContent.trim() : "";
+  let message = statusInfo ? statusInfo.textContent.trim() : fallback;
   if (!message) message = `The service answered HTTP ${status}`;
   let line = Number(find("LINE")?.getAttribute("value"));
   let column = Number(find("COLUMN")?.getAttribute("value"));
@@ -408,7 +407,8 @@ function queryParams(query, maxrec, format) {
 }
 
 function currentQuery() {
-  return { query: $("editor").value.trim(), maxrec: $("maxrec").value.trim() };
+  // Sent as written (not trimmed), so that error positions match the editor's lines.
+  return { query: $("editor").value, maxrec: $("maxrec").value.trim() };
 }
 
 function setBusy(busy) {
@@ -418,7 +418,7 @@ function setBusy(busy) {
 
 async function runSync() {
   const { query, maxrec } = currentQuery();
-  if (!query) {
+  if (!query.trim()) {
     showError({ message: "The query is empty: write ADQL or choose an example.", line: null });
     return;
   }
@@ -451,7 +451,7 @@ async function runSync() {
 
 async function runAsync() {
   const { query, maxrec } = currentQuery();
-  if (!query) {
+  if (!query.trim()) {
     showError({ message: "The query is empty: write ADQL or choose an example.", line: null });
     return;
   }
@@ -528,6 +528,8 @@ async function pollJob(job) {
     } else if (job.phase === "ERROR") {
       const message = all(doc, "message")[0]?.textContent.trim() || "The job failed";
       job.resultCell.textContent = message;
+      // An ADQL error of the query still in the editor is marked there, as for /sync.
+      if ($("editor").value === job.query) showError(readError("", 0, message));
     }
   }
 }

@@ -215,6 +215,15 @@ def test_async_job_is_listed_polled_and_its_result_shown(
     assert job.text.strip() == "COMPLETED"
     screenshot(page, shots / "04-async-job.png", full_page=True)
 
+    # A job failing on an ADQL error: ERROR in the list, the position marked in the editor.
+    page.fill("#editor", BAD_QUERY)
+    page.click("#run-async")
+    failed = page.locator("#jobs-table tbody tr").first
+    expect(failed.locator(".phase")).to_have_text("ERROR", timeout=30_000)
+    expect(failed).to_contain_text("Syntax error at line 2, column 16")
+    expect(page.locator("#backdrop mark.error-mark")).to_have_text("dp02_dc2_catalogs")
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(2)
+
 
 def test_results_are_paged_and_an_overflow_is_reported(
     page: Page, web_service: RunningService
