@@ -30,9 +30,11 @@ async function api(url, options = {}, retried = false) {
   const headers = new Headers(options.headers || {});
   const current = token();
   if (current) headers.set("Authorization", `Bearer ${current}`);
-  // credentials "omit": the page sends its own Bearer token, and a 401 with a Basic challenge
-  // must come back to the page instead of opening the browser's login box.
-  const response = await fetch(url, { ...options, headers, credentials: "omit" });
+  // With a token, credentials "omit": the Bearer header is the credential, and a 401 (whose
+  // Basic challenge is meant for TOPCAT) must come back to the page instead of opening the
+  // browser's login box. Without one, the browser's own (an ingress's session cookie) go along.
+  const credentials = current ? "omit" : "same-origin";
+  const response = await fetch(url, { ...options, headers, credentials });
   if (response.status === 401 && !retried) {
     const message = current ? "The service refused this token; enter another." : "";
     if (await askToken(message)) return api(url, options, true);
