@@ -34,13 +34,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives Debian's chromium with Playwright")
 
 
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+def require_chromium(path: Path = CHROMIUM) -> None:
+    """Fail (not skip) without the browser: the tests are part of the suite."""
+    if not (path.is_file() and os.access(path, os.X_OK)):
         pytest.fail(
-            f"Chromium is missing at {CHROMIUM}: run `make system-deps` "
+            f"Chromium is missing at {path}: run `make system-deps` "
             "(it installs Debian's chromium for the browser tests)"
         )
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    require_chromium()
     with sync_playwright() as driver:
         yield driver
 

@@ -21,7 +21,13 @@ import requests
 from playwright.sync_api import Browser, Page, expect
 
 from tests.integration.conftest import RunningService, cli, start_service, stop_service
-from tests.integration.web.conftest import RUBIN_DATALINK, PageErrors, open_page, site_root
+from tests.integration.web.conftest import (
+    RUBIN_DATALINK,
+    PageErrors,
+    open_page,
+    require_chromium,
+    site_root,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -102,6 +108,11 @@ def page(browser: Browser, web_service: RunningService, page_errors: PageErrors)
     yield tab
     tab.context.close()
     assert not page_errors, f"JavaScript errors on the page: {page_errors}"
+
+
+def test_a_missing_chromium_fails_naming_make_system_deps(tmp_path: Path) -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"run `make system-deps`"):
+        require_chromium(tmp_path / "chromium")
 
 
 def test_base_url_sends_browsers_to_the_page_and_clients_keep_the_landing(
