@@ -15,7 +15,7 @@ const state = {
   page: 0,
   lastQuery: null,      // {query, maxrec} of the rows on show
   errorRange: null,     // [start, end] of the marked ADQL error
-  jobs: new Map(),      // job id → {url, query, phase, row}
+  jobs: new Map(),      // job id → {url, query, maxrec, phase, cells of its row}
   lightCurve: null,     // {descriptor, row}
 };
 
