@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 from html import escape
 
 import anyio.to_thread
-from fastapi import Depends, FastAPI
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
 
 from tap_service import __version__
 from tap_service.config import Config
 from tap_service.factory import Factory
-from tap_service.handlers import auth, datalink, errors, metrics, tap, uws, vosi
+from tap_service.handlers import auth, datalink, errors, metrics, tap, uws, vosi, web
 
 
 def create_app(config: Config | None = None, factory: Factory | None = None) -> FastAPI:
@@ -51,23 +51,24 @@ def create_app(config: Config | None = None, factory: Factory | None = None) -> 
         app.include_router(metrics.router)
     app.add_middleware(metrics.ObservabilityMiddleware, user_header=config.logging.user_header)
 
-    @app.get(prefix or "/", include_in_schema=False)
-    async def landing() -> HTMLResponse:
-        links = "".join(
-            f'<li><a href="{prefix}/{name}">{name}</a></li>'
-            for name in ("capabilities", "availability", "tables", "examples")
-        )
-        title = escape(config.service_title)
-        return HTMLResponse(
-            f"<!DOCTYPE html><html><head><title>{title}</title></head><body>"
-            f"<h1>{title}</h1><p>IVOA TAP 1.1 service. Point TOPCAT or pyvo at "
-            f"this URL.</p><ul>{links}</ul></body></html>"
-        )
-
+    # The web page for people at /; browsers opening the TAP base URL are sent there.
+    app.include_router(web.router)
     if prefix:
 
-        @app.get("/", include_in_schema=False)
-        async def root() -> RedirectResponse:
-            return RedirectResponse(prefix)
+        @app.get(prefix, include_in_schema=False)
+        async def landing(request: Request) -> Response:
+            if web.wants_html(request):
+                return web.to_page()
+            links = "".join(
+                f'<li><a href="{prefix}/{name}">{name}</a></li>'
+                for name in ("capabilities", "availability", "tables", "examples")
+            )
+            title = escape(config.service_title)
+            return HTMLResponse(
+                f"<!DOCTYPE html><html><head><title>{title}</title></head><body>"
+                f"<h1>{title}</h1><p>IVOA TAP 1.1 service. Point TOPCAT or pyvo at "
+                f'this URL, or <a href="/">query it in the browser</a>.</p>'
+                f"<ul>{links}</ul></body></html>"
+            )
 
     return app

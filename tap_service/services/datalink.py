@@ -354,7 +354,7 @@ def render_png(table: pa.Table, plan: LightCurvePlan, *, title_id: int) -> bytes
     axes.set_title(f"Forced photometry of object {title_id}, {band_text}")
     axes.grid(True, alpha=0.3)
     # Fixed margins: tight_layout would double the drawing time.
-    figure.subplots_adjust(left=0.1, right=0.9, top=0.92, bottom=0.12)
+    figure.subplots_adjust(left=0.125, right=0.89, top=0.92, bottom=0.12)
     out = io.BytesIO()
     figure.savefig(out, format="png")
     return out.getvalue()

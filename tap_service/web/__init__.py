@@ -1,0 +1,1 @@
+"""The web page for people (``/``): static HTML, JavaScript and CSS shipped as package data."""
