@@ -336,6 +336,9 @@ def open_result_store(config: Config) -> ResultStore:
             access_key_id=s3.access_key_id,
             secret_access_key=s3.secret_access_key,
             presign_seconds=s3.presign_seconds,
+            max_attempts=s3.max_attempts,
+            connect_timeout=s3.connect_timeout_seconds,
+            read_timeout=s3.read_timeout_seconds,
         )
     from tap_service.storage.results import LocalResultStore
 

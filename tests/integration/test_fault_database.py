@@ -80,7 +80,8 @@ def test_database_killed_then_restarted(setup: Setup, tmp_path: Path) -> None:
     before = sync(base)
     assert before.status_code == 200, before.text
     rows = before.text.splitlines()
-    assert rows[0] == "objectId" and len(rows) == 6
+    assert rows[0] == "objectId"
+    assert len(rows) == 6
     assert available(base)[0]
 
     setup.db.kill()
@@ -91,7 +92,8 @@ def test_database_killed_then_restarted(setup: Setup, tmp_path: Path) -> None:
     assert down.status_code == 503, down.text[:500]
     assert 'value="ERROR"' in down.text
     assert "does not answer" in down.text
-    assert "Traceback" not in down.text and 'File "' not in down.text
+    assert "Traceback" not in down.text
+    assert 'File "' not in down.text
     assert down.headers.get("retry-after")
     assert took < 10, f"/sync took {took:.1f} s to report the dead database"
 
@@ -138,7 +140,8 @@ def test_database_killed_then_restarted(setup: Setup, tmp_path: Path) -> None:
     while not available(base)[0]:
         assert time.monotonic() < deadline, "availability still false after the database came back"
         time.sleep(0.2)
-    assert setup.api.process.pid == api_pid and setup.api.process.poll() is None
+    assert setup.api.process.pid == api_pid
+    assert setup.api.process.poll() is None
     # Every pooled connection was dead; several queries in a row all succeed.
     for _ in range(10):
         assert sync(base).status_code == 200
