@@ -82,7 +82,9 @@ class ConnectionParams:
             database=parsed.database or None,
         )
 
-    def connect(self, *, connect_timeout: float = 10.0) -> pymysql.Connection[Any]:
+    def connect(
+        self, *, connect_timeout: float = 10.0, read_timeout: float | None = None
+    ) -> pymysql.Connection[Any]:
         return pymysql.connect(
             host=self.host,
             port=self.port,
@@ -92,6 +94,8 @@ class ConnectionParams:
             charset="utf8mb4",
             autocommit=True,
             connect_timeout=int(max(1, connect_timeout)),
+            read_timeout=read_timeout,
+            write_timeout=read_timeout,
         )
 
     @property
@@ -568,14 +572,28 @@ class MySQLBackend:
 
     # -- connections ---------------------------------------------------------------------
 
-    def _connect(self) -> pymysql.Connection[Any]:
+    def _connect(self, *, bounded: bool = False) -> pymysql.Connection[Any]:
+        """A new connection; its handshake is bounded by the connect timeout.
+
+        PyMySQL's ``connect_timeout`` covers only the TCP connect: a hung server (or a network
+        that black-holes packets) whose kernel still completes the TCP handshake would block
+        the MySQL greeting read for ever.  So every connection is opened with the connect
+        timeout as read/write timeout; ``bounded=False`` then lifts it for statements, which
+        may legitimately run for minutes before their first row (their own deadline and
+        KILL QUERY bound them).
+        """
         try:
-            return self.params.connect(connect_timeout=self._connect_timeout)
+            conn = self.params.connect(
+                connect_timeout=self._connect_timeout, read_timeout=self._connect_timeout
+            )
         except (pymysql.err.Error, OSError) as exc:
             log.warning("cannot connect to %s: %s", self.params.where, exc)
             raise BackendUnavailableError(
                 f"The database at {self.params.where} does not answer"
             ) from exc
+        if not bounded:
+            _set_timeouts(conn, None)
+        return conn
 
     def _take_connection(self) -> pymysql.Connection[Any]:
         with self._lock:
@@ -584,7 +602,10 @@ class MySQLBackend:
             conn = self._idle.pop() if self._idle else None
         if conn is not None:
             try:
+                # Bounded: a pooled connection to a hung server must not block the request.
+                _set_timeouts(conn, self._connect_timeout)
                 conn.ping(reconnect=False)
+                _set_timeouts(conn, None)
                 return conn
             except (pymysql.err.Error, OSError):
                 with contextlib.suppress(Exception):
@@ -611,7 +632,7 @@ class MySQLBackend:
     def kill_query(self, thread_id: int) -> None:
         """``KILL QUERY`` the statement running on connection ``thread_id``."""
         try:
-            conn = self._connect()
+            conn = self._connect(bounded=True)
         except BackendUnavailableError:
             log.error("cannot reach %s to cancel query on thread %s", self.params.where, thread_id)
             return
@@ -638,11 +659,14 @@ class MySQLBackend:
         return stream
 
     def ping(self) -> None:
+        """``SELECT 1``, bounded by the connect timeout (availability must not hang)."""
         conn = self._take_connection()
         try:
+            _set_timeouts(conn, self._connect_timeout)
             with conn.cursor() as cur:
                 cur.execute("SELECT 1")
                 cur.fetchall()
+            _set_timeouts(conn, None)
         except (pymysql.err.Error, OSError) as exc:
             self._return_connection(conn, reusable=False)
             raise BackendUnavailableError(
@@ -665,6 +689,16 @@ class MySQLBackend:
         for conn in idle:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _set_timeouts(conn: pymysql.Connection[Any], seconds: float | None) -> None:
+    """Change a connection's read/write timeouts after it was opened.
+
+    PyMySQL takes them only as constructor arguments, but reads both attributes before every
+    socket read and write (and re-applies them to the socket), so setting them is effective.
+    """
+    conn._read_timeout = seconds
+    conn._write_timeout = seconds
 
 
 class RoutingBackend:

@@ -1,5 +1,8 @@
 """The Qserv backend loses its database and gets it back, with no restart of the API.
 
+Two faults: the server killed (connections refused), and the server frozen with SIGSTOP (the
+kernel still accepts connections, nothing answers: a hung server or a black-holed network).
+
 A private MariaDB (its own port and data directory: the machine's shared server is never
 touched) holds the stand-in catalog and TAP_SCHEMA.  The server is killed with SIGKILL while the
 service runs: /sync answers 503 with a DALI error, /availability says false with a note, and an
@@ -26,6 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.mariadb]
 
 N_OBJECTS = 500
 CACHE = 1.0  # TAP_QSERV__AVAILABILITY_CACHE_SECONDS
+CONNECT_TIMEOUT = 2.0  # TAP_QSERV__CONNECT_TIMEOUT_SECONDS
 QUERY = "SELECT TOP 5 objectId FROM dp02_dc2_catalogs.Object ORDER BY objectId"
 NS = {"uws": "http://www.ivoa.net/xml/UWS/v1.0"}
 
@@ -48,7 +52,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             "TAP_QSERV__TAP_SCHEMA_URL": ts_url,
             "TAP_QSERV__STANDIN_CPOLY_VERTICES": "20",
             "TAP_QSERV__DATABASES": json.dumps({"dp02_dc2_catalogs": "standin"}),
-            "TAP_QSERV__CONNECT_TIMEOUT_SECONDS": "2",
+            "TAP_QSERV__CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT),
             "TAP_QSERV__AVAILABILITY_CACHE_SECONDS": str(CACHE),
         }
         data_dir = root / "data"
@@ -60,16 +64,16 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             stop_service(api)
 
 
-def sync(base: str) -> requests.Response:
+def sync(base: str, timeout: float = 30) -> requests.Response:
     return requests.post(
         f"{base}/sync",
         data={"LANG": "ADQL", "QUERY": QUERY, "RESPONSEFORMAT": "csv"},
-        timeout=30,
+        timeout=timeout,
     )
 
 
-def available(base: str) -> tuple[bool, str]:
-    doc = ET.fromstring(requests.get(f"{base}/availability", timeout=30).content)
+def available(base: str, timeout: float = 30) -> tuple[bool, str]:
+    doc = ET.fromstring(requests.get(f"{base}/availability", timeout=timeout).content)
     ns = {"vosi": "http://www.ivoa.net/xml/VOSIAvailability/v1.0"}
     flag = doc.findtext("vosi:available", namespaces=ns) == "true"
     return flag, doc.findtext("vosi:note", namespaces=ns) or ""
@@ -148,4 +152,36 @@ def test_database_killed_then_restarted(setup: Setup, tmp_path: Path) -> None:
     print(
         f"database down: /sync 503 after {took:.2f} s; server back in {server_up:.1f} s, "
         f"first query OK {recovered:.2f} s after the restart began"
+    )
+
+
+def test_database_frozen_then_thawed(setup: Setup) -> None:
+    """A hung server must not hang the service: answers within a bound of the connect timeout."""
+    base = setup.api.base_url
+    assert sync(base).status_code == 200  # a pooled connection is idle: its ping must time out
+    setup.db.freeze()
+    try:
+        time.sleep(CACHE + 0.2)  # past the cached outcome of the last availability check
+        bound = 4 * CONNECT_TIMEOUT + 5
+        start = time.monotonic()
+        flag, note = available(base, timeout=60)
+        availability_took = time.monotonic() - start
+        assert not flag
+        assert "does not answer" in note
+        assert availability_took < bound, f"/availability took {availability_took:.1f} s"
+        start = time.monotonic()
+        reply = sync(base, timeout=60)
+        sync_took = time.monotonic() - start
+        assert reply.status_code == 503, reply.text[:300]
+        assert "does not answer" in reply.text
+        assert sync_took < bound, f"/sync took {sync_took:.1f} s"
+    finally:
+        setup.db.thaw()
+    thawed_at = time.monotonic()
+    while sync(base).status_code != 200:
+        assert time.monotonic() - thawed_at < 30, "no recovery 30 s after the thaw"
+        time.sleep(0.2)
+    print(
+        f"\ndatabase frozen: /availability false in {availability_took:.1f} s, /sync 503 in "
+        f"{sync_took:.1f} s; queries OK {time.monotonic() - thawed_at:.2f} s after the thaw"
     )
