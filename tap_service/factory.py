@@ -231,6 +231,8 @@ class Factory:
         while not self._stopping.wait(interval):
             try:
                 self.job_service().sweep()
+            except BackendUnavailableError as exc:  # a database or Redis outage: one line
+                log.warning("job sweep skipped: %s", exc.message)
             except Exception:
                 log.exception("job sweep failed")
 
