@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 import weakref
@@ -483,12 +484,24 @@ class MySQLStream(CancellableStream):
                 return
             thread_id = self._thread_id
             busy = self._busy
-        if thread_id is not None:
-            self._backend.kill_query(thread_id)
+        if thread_id is not None and not self._backend.kill_query(thread_id):
+            # The server cannot be reached to stop the statement (hung, partitioned): cut our
+            # own socket, so the thread blocked reading it wakes with an error now rather than
+            # whenever the server answers again.
+            self._sever()
+            return
         if busy:
             # A KILL that reaches the server before the statement does is a no-op; keep
             # killing while the reading thread stays blocked in the driver.
             threading.Thread(target=self._kill_while_busy, daemon=True).start()
+
+    def _sever(self) -> None:
+        with self._lock:
+            conn = self._conn
+        sock = getattr(conn, "_sock", None) if conn is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _kill_while_busy(self, interval: float = 0.25, attempts: int = 40) -> None:
         for _ in range(attempts):
@@ -497,8 +510,9 @@ class MySQLStream(CancellableStream):
                 if self._done or not self._busy:
                     return
                 thread_id = self._thread_id
-            if thread_id is not None:
-                self._backend.kill_query(thread_id)
+            if thread_id is not None and not self._backend.kill_query(thread_id):
+                self._sever()
+                return
 
     def _translate(self, exc: BaseException) -> TapErrorLike:
         if self._interrupted:
@@ -629,18 +643,29 @@ class MySQLBackend:
         if self._observer is not None:
             self._observer(sql)
 
-    def kill_query(self, thread_id: int) -> None:
-        """``KILL QUERY`` the statement running on connection ``thread_id``."""
+    def kill_query(self, thread_id: int) -> bool:
+        """``KILL QUERY`` the statement running on connection ``thread_id``.
+
+        False when the server could not be reached (or did not answer) to receive it.
+        """
         try:
             conn = self._connect(bounded=True)
         except BackendUnavailableError:
             log.error("cannot reach %s to cancel query on thread %s", self.params.where, thread_id)
-            return
+            return False
         try:
             with conn.cursor() as cur:
                 cur.execute("KILL QUERY %s", (int(thread_id),))
+            return True
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] in (2006, 2013):  # gone or timed out meanwhile
+                log.error("KILL QUERY %s not delivered: %s", thread_id, exc)
+                return False
+            log.info("KILL QUERY %s: %s", thread_id, exc)
+            return True
         except pymysql.err.Error as exc:  # finished in the meantime: nothing to stop
             log.info("KILL QUERY %s: %s", thread_id, exc)
+            return True
         finally:
             with contextlib.suppress(Exception):
                 conn.close()

@@ -185,3 +185,52 @@ def test_database_frozen_then_thawed(setup: Setup) -> None:
         f"\ndatabase frozen: /availability false in {availability_took:.1f} s, /sync 503 in "
         f"{sync_took:.1f} s; queries OK {time.monotonic() - thawed_at:.2f} s after the thaw"
     )
+
+
+# Tens of seconds for MariaDB on the stand-in: still running when the server is frozen.
+SLOW_QUERY = (
+    "SELECT COUNT(*) AS n FROM dp02_dc2_catalogs.Object AS a, dp02_dc2_catalogs.Object AS b, "
+    "dp02_dc2_catalogs.Object AS c WHERE SIN(a.coord_ra + b.coord_dec + c.coord_ra) > 2"
+)
+
+
+def test_running_query_on_a_frozen_database_ends_at_its_deadline(setup: Setup) -> None:
+    """KILL QUERY cannot reach a hung server: the service cuts its own socket at the deadline."""
+    base = setup.api.base_url
+    duration = 3
+    created = requests.post(
+        f"{base}/async",
+        data={"LANG": "ADQL", "QUERY": SLOW_QUERY, "PHASE": "RUN",
+              "EXECUTIONDURATION": str(duration)},
+        allow_redirects=False, timeout=30,
+    )  # fmt: skip
+    assert created.status_code == 303, created.text
+    job_url = f"{base}/async/{created.headers['location'].rsplit('/', 1)[1]}"
+    deadline = time.monotonic() + 20
+    while requests.get(f"{job_url}/phase", timeout=30).text != "EXECUTING":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    started = time.monotonic()
+    time.sleep(0.5)
+    setup.db.freeze()
+    try:
+        bound = duration + 2 * CONNECT_TIMEOUT + 8
+        phase = ""
+        while time.monotonic() - started < bound:
+            phase = requests.get(f"{job_url}/phase", timeout=30).text
+            if phase != "EXECUTING":
+                break
+            time.sleep(0.2)
+        took = time.monotonic() - started
+        assert phase == "ERROR", f"still {phase} {took:.1f} s after the job started"
+        job = ET.fromstring(requests.get(job_url, timeout=30).content)
+        message = job.findtext("uws:errorSummary/uws:message", namespaces=NS) or ""
+        assert f"EXECUTIONDURATION of {duration} s" in message, message
+    finally:
+        setup.db.thaw()
+    thawed_at = time.monotonic()
+    while sync(base).status_code != 200:
+        assert time.monotonic() - thawed_at < 30, "no recovery 30 s after the thaw"
+        time.sleep(0.2)
+    print(f"\nquery running on a frozen database: job ERROR {took:.1f} s after it started "
+          f"(EXECUTIONDURATION {duration} s, connect timeout {CONNECT_TIMEOUT:g} s)")  # fmt: skip
