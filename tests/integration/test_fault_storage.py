@@ -37,9 +37,7 @@ SLOW_QUERY = (
 )
 QUICK_QUERY = f"SELECT TOP 3 objectId FROM {OBJECT} ORDER BY objectId"
 # Far more than 1 MiB as a VOTable: every column of every object, twice over.
-BIG_QUERY = (
-    f"SELECT a.*, b.* FROM {OBJECT} AS a JOIN {OBJECT} AS b ON a.objectId = b.objectId"
-)
+BIG_QUERY = f"SELECT a.*, b.* FROM {OBJECT} AS a JOIN {OBJECT} AS b ON a.objectId = b.objectId"
 S3_ATTEMPTS = 4
 
 
