@@ -194,6 +194,19 @@ class S3Config(BaseModel):
     presign_seconds: int = Field(
         default=3600, gt=0, description="Lifetime of the presigned URLs results redirect to."
     )
+    max_attempts: int = Field(
+        default=5,
+        gt=0,
+        description="Attempts per S3 request, the first included (botocore 'standard' retry "
+        "mode: connection errors, 5xx and throttling, with exponential backoff). A result "
+        "upload is a PUT of the whole object to its key, so retrying it is safe.",
+    )
+    connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Timeout for opening a connection to the S3 endpoint."
+    )
+    read_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Timeout for each read from the S3 endpoint."
+    )
 
 
 class DatalinkConfig(BaseModel):

@@ -75,6 +75,13 @@ class QueueUnavailableError(BackendUnavailableError):
     status_code = 503
 
 
+class ResultStoreError(BackendUnavailableError):
+    """A result cannot be written to (or removed from) the result store: a full disk, an S3
+    endpoint that does not answer.  An async job ends in ERROR (transient) with this message."""
+
+    status_code = 503
+
+
 class AuthenticationError(TapError):
     """No valid credentials (HTTP 401); the response challenges for Basic and Bearer."""
 

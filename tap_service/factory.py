@@ -231,6 +231,8 @@ class Factory:
         while not self._stopping.wait(interval):
             try:
                 self.job_service().sweep()
+            except BackendUnavailableError as exc:  # a database or Redis outage: one line
+                log.warning("job sweep skipped: %s", exc.message)
             except Exception:
                 log.exception("job sweep failed")
 
@@ -336,6 +338,9 @@ def open_result_store(config: Config) -> ResultStore:
             access_key_id=s3.access_key_id,
             secret_access_key=s3.secret_access_key,
             presign_seconds=s3.presign_seconds,
+            max_attempts=s3.max_attempts,
+            connect_timeout=s3.connect_timeout_seconds,
+            read_timeout=s3.read_timeout_seconds,
         )
     from tap_service.storage.results import LocalResultStore
 

@@ -30,6 +30,7 @@ from tap_service.exceptions import (
     JobNotFoundError,
     JobPhaseError,
     QueryTimeoutError,
+    QueueUnavailableError,
     TapError,
     UsageError,
 )
@@ -585,7 +586,14 @@ class JobService:
             ):
                 lost += 1
                 log.warning("job %s: worker lost, job ended in ERROR", job_id)
-        requeued = self._requeue_lost(now - timedelta(seconds=self._config.uws.stale_after_seconds))
+        try:
+            requeued = self._requeue_lost(
+                now - timedelta(seconds=self._config.uws.stale_after_seconds)
+            )
+        except QueueUnavailableError as exc:
+            # Redis is down: nothing can be sent now; the next sweep after it is back will.
+            log.warning("sweep: %s", exc.message)
+            requeued = 0
         destroyed = 0
         for job in self._store.expired(now):
             if job.phase in (Phase.QUEUED, Phase.EXECUTING):

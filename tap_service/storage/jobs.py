@@ -105,7 +105,30 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, what: str = "job database") -> Engine:
+    """An engine whose connection failures are ``BackendUnavailableError`` (HTTP 503).
+
+    ``what`` names the database in the message clients read ("The job database cannot be
+    reached"); the log keeps the driver's own error.
+    """
+    engine = _make_engine(url)
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _unavailable(context: sa.engine.ExceptionContext) -> None:
+        # Server gone, refused, restarting, locked: the client may retry later.  Programming
+        # errors (a bad statement) stay what they are.
+        if context.is_disconnect or isinstance(
+            context.sqlalchemy_exception, sa.exc.OperationalError
+        ):
+            log.error("%s: %s", what, context.original_exception)
+            raise BackendUnavailableError(
+                f"The {what} cannot be reached; please try again later"
+            ) from context.original_exception
+
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
@@ -144,12 +167,7 @@ class JobStore:
     def from_url(cls, url: str, *, migrate_schema: bool = True) -> JobStore:
         engine = make_engine(url)
         if migrate_schema:
-            try:
-                migrate(engine)
-            except sa.exc.OperationalError as exc:
-                raise BackendUnavailableError(
-                    f"The job database cannot be reached: {str(exc.orig)[:200]}"
-                ) from exc
+            migrate(engine)  # an unreachable database: BackendUnavailableError
         return cls(engine)
 
     def close(self) -> None:

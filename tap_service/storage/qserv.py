@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 import weakref
@@ -82,7 +83,9 @@ class ConnectionParams:
             database=parsed.database or None,
         )
 
-    def connect(self, *, connect_timeout: float = 10.0) -> pymysql.Connection[Any]:
+    def connect(
+        self, *, connect_timeout: float = 10.0, read_timeout: float | None = None
+    ) -> pymysql.Connection[Any]:
         return pymysql.connect(
             host=self.host,
             port=self.port,
@@ -92,6 +95,8 @@ class ConnectionParams:
             charset="utf8mb4",
             autocommit=True,
             connect_timeout=int(max(1, connect_timeout)),
+            read_timeout=read_timeout,
+            write_timeout=read_timeout,
         )
 
     @property
@@ -479,12 +484,24 @@ class MySQLStream(CancellableStream):
                 return
             thread_id = self._thread_id
             busy = self._busy
-        if thread_id is not None:
-            self._backend.kill_query(thread_id)
+        if thread_id is not None and not self._backend.kill_query(thread_id):
+            # The server cannot be reached to stop the statement (hung, partitioned): cut our
+            # own socket, so the thread blocked reading it wakes with an error now rather than
+            # whenever the server answers again.
+            self._sever()
+            return
         if busy:
             # A KILL that reaches the server before the statement does is a no-op; keep
             # killing while the reading thread stays blocked in the driver.
             threading.Thread(target=self._kill_while_busy, daemon=True).start()
+
+    def _sever(self) -> None:
+        with self._lock:
+            conn = self._conn
+        sock = getattr(conn, "_sock", None) if conn is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _kill_while_busy(self, interval: float = 0.25, attempts: int = 40) -> None:
         for _ in range(attempts):
@@ -493,8 +510,9 @@ class MySQLStream(CancellableStream):
                 if self._done or not self._busy:
                     return
                 thread_id = self._thread_id
-            if thread_id is not None:
-                self._backend.kill_query(thread_id)
+            if thread_id is not None and not self._backend.kill_query(thread_id):
+                self._sever()
+                return
 
     def _translate(self, exc: BaseException) -> TapErrorLike:
         if self._interrupted:
@@ -568,14 +586,28 @@ class MySQLBackend:
 
     # -- connections ---------------------------------------------------------------------
 
-    def _connect(self) -> pymysql.Connection[Any]:
+    def _connect(self, *, bounded: bool = False) -> pymysql.Connection[Any]:
+        """A new connection; its handshake is bounded by the connect timeout.
+
+        PyMySQL's ``connect_timeout`` covers only the TCP connect: a hung server (or a network
+        that black-holes packets) whose kernel still completes the TCP handshake would block
+        the MySQL greeting read for ever.  So every connection is opened with the connect
+        timeout as read/write timeout; ``bounded=False`` then lifts it for statements, which
+        may legitimately run for minutes before their first row (their own deadline and
+        KILL QUERY bound them).
+        """
         try:
-            return self.params.connect(connect_timeout=self._connect_timeout)
+            conn = self.params.connect(
+                connect_timeout=self._connect_timeout, read_timeout=self._connect_timeout
+            )
         except (pymysql.err.Error, OSError) as exc:
             log.warning("cannot connect to %s: %s", self.params.where, exc)
             raise BackendUnavailableError(
                 f"The database at {self.params.where} does not answer"
             ) from exc
+        if not bounded:
+            _set_timeouts(conn, None)
+        return conn
 
     def _take_connection(self) -> pymysql.Connection[Any]:
         with self._lock:
@@ -584,7 +616,10 @@ class MySQLBackend:
             conn = self._idle.pop() if self._idle else None
         if conn is not None:
             try:
+                # Bounded: a pooled connection to a hung server must not block the request.
+                _set_timeouts(conn, self._connect_timeout)
                 conn.ping(reconnect=False)
+                _set_timeouts(conn, None)
                 return conn
             except (pymysql.err.Error, OSError):
                 with contextlib.suppress(Exception):
@@ -608,18 +643,29 @@ class MySQLBackend:
         if self._observer is not None:
             self._observer(sql)
 
-    def kill_query(self, thread_id: int) -> None:
-        """``KILL QUERY`` the statement running on connection ``thread_id``."""
+    def kill_query(self, thread_id: int) -> bool:
+        """``KILL QUERY`` the statement running on connection ``thread_id``.
+
+        False when the server could not be reached (or did not answer) to receive it.
+        """
         try:
-            conn = self._connect()
+            conn = self._connect(bounded=True)
         except BackendUnavailableError:
             log.error("cannot reach %s to cancel query on thread %s", self.params.where, thread_id)
-            return
+            return False
         try:
             with conn.cursor() as cur:
                 cur.execute("KILL QUERY %s", (int(thread_id),))
+            return True
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] in (2006, 2013):  # gone or timed out meanwhile
+                log.error("KILL QUERY %s not delivered: %s", thread_id, exc)
+                return False
+            log.info("KILL QUERY %s: %s", thread_id, exc)
+            return True
         except pymysql.err.Error as exc:  # finished in the meantime: nothing to stop
             log.info("KILL QUERY %s: %s", thread_id, exc)
+            return True
         finally:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -638,11 +684,14 @@ class MySQLBackend:
         return stream
 
     def ping(self) -> None:
+        """``SELECT 1``, bounded by the connect timeout (availability must not hang)."""
         conn = self._take_connection()
         try:
+            _set_timeouts(conn, self._connect_timeout)
             with conn.cursor() as cur:
                 cur.execute("SELECT 1")
                 cur.fetchall()
+            _set_timeouts(conn, None)
         except (pymysql.err.Error, OSError) as exc:
             self._return_connection(conn, reusable=False)
             raise BackendUnavailableError(
@@ -665,6 +714,16 @@ class MySQLBackend:
         for conn in idle:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _set_timeouts(conn: pymysql.Connection[Any], seconds: float | None) -> None:
+    """Change a connection's read/write timeouts after it was opened.
+
+    PyMySQL takes them only as constructor arguments, but reads both attributes before every
+    socket read and write (and re-applies them to the socket), so setting them is effective.
+    """
+    conn._read_timeout = seconds
+    conn._write_timeout = seconds
 
 
 class RoutingBackend:

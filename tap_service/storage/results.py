@@ -7,6 +7,8 @@ clients then either get the file served or a 303 to a presigned S3 URL.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import shutil
 import tempfile
@@ -15,10 +17,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from tap_service.exceptions import BackendUnavailableError
+from tap_service.exceptions import BackendUnavailableError, ResultStoreError
 from tap_service.uws.model import JobResult
 
+log = logging.getLogger(__name__)
+
 RESULT_ID = "result"
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_error(exc: OSError, where: str) -> ResultStoreError:
+    """What the job's error summary says (no server paths; the log has them)."""
+    if exc.errno in _NO_SPACE:
+        return ResultStoreError(
+            f"No space left on the {where} to store the result; the partial result was "
+            "removed. Try again later, or ask for fewer rows or columns"
+        )
+    reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+    return ResultStoreError(f"The result could not be written to the {where} ({reason})")
+
+
+def _close(chunks: Iterable[bytes]) -> None:
+    """Stop the producer (and its database query) when the result cannot be stored."""
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            close()
 
 
 @dataclass(frozen=True)
@@ -57,19 +81,29 @@ class LocalResultStore:
         self, job_id: str, chunks: Iterable[bytes], *, mime_type: str, extension: str
     ) -> JobResult:
         folder = self.root / _safe_id(job_id)
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"{RESULT_ID}.{extension}"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-")
+        tmp: str | None = None
         size = 0
         try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-")
+            # The file object is closed (and its buffer flushed, where ENOSPC often shows)
+            # inside this try, so every write error is handled below.
             with os.fdopen(fd, "wb") as out:
                 for chunk in chunks:
                     out.write(chunk)
                     size += len(chunk)
             os.replace(tmp, folder / name)
-        except BaseException:
+        except BaseException as exc:
+            _close(chunks)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                folder.rmdir()  # only if empty: nothing of this job is left behind
+            if isinstance(exc, OSError):
+                log.error("job %s: result not written under %s: %s", job_id, self.root, exc)
+                raise _disk_error(exc, "result disk") from exc
             raise
         return JobResult(id=RESULT_ID, key=f"{job_id}/{name}", mime_type=mime_type, size=size)
 
@@ -99,6 +133,9 @@ class S3ResultStore:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         presign_seconds: int = 3600,
+        max_attempts: int = 5,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
     ) -> None:
         import boto3
         from botocore.config import Config as BotoConfig
@@ -114,9 +151,11 @@ class S3ResultStore:
             aws_secret_access_key=secret_access_key,
             config=BotoConfig(
                 signature_version="s3v4",
-                retries={"max_attempts": 3},
-                connect_timeout=5,
-                read_timeout=60,
+                # "standard": connection errors, 5xx and throttling are retried with
+                # exponential backoff; max_attempts counts the first attempt.
+                retries={"mode": "standard", "max_attempts": max_attempts},
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
             ),
         )
 
@@ -126,15 +165,33 @@ class S3ResultStore:
         key = f"{self.prefix}{_safe_id(job_id)}/{RESULT_ID}.{extension}"
         size = 0
         # Spooled: small results never touch the disk; boto3 does multipart for large ones.
-        with tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024) as spool:
-            for chunk in chunks:
-                spool.write(chunk)
-                size += len(chunk)
-            spool.seek(0)
-            self.client.upload_fileobj(
-                spool, self.bucket, key, ExtraArgs={"ContentType": mime_type}
-            )
+        # Each request (a PUT, or a part of a multipart upload) is retried by botocore as
+        # configured; a failed multipart upload is aborted by boto3's transfer manager.
+        try:
+            with tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024) as spool:
+                for chunk in chunks:
+                    spool.write(chunk)
+                    size += len(chunk)
+                spool.seek(0)
+                self.client.upload_fileobj(
+                    spool, self.bucket, key, ExtraArgs={"ContentType": mime_type}
+                )
+        except BaseException as exc:
+            _close(chunks)
+            if isinstance(exc, OSError):
+                log.error("job %s: result spool failed: %s", job_id, exc)
+                raise _disk_error(exc, "result spool disk") from exc
+            if _is_boto_error(exc):
+                raise self._unreachable("stored", exc) from exc
+            raise
         return JobResult(id=RESULT_ID, key=key, mime_type=mime_type, size=size)
+
+    def _unreachable(self, action: str, exc: BaseException) -> ResultStoreError:
+        log.error("S3 bucket %s: %s", self.bucket, exc)
+        return ResultStoreError(
+            f"The result could not be {action}: the result bucket {self.bucket} cannot be "
+            f"reached or refused the request ({_boto_reason(exc)})"
+        )
 
     def locate(self, result: JobResult) -> ResultLocation:
         url = self.client.generate_presigned_url(
@@ -146,10 +203,15 @@ class S3ResultStore:
 
     def delete(self, job_id: str) -> None:
         prefix = f"{self.prefix}{_safe_id(job_id)}/"
-        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-        keys = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
-        if keys:
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+        try:
+            listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+            keys = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+        except Exception as exc:
+            if _is_boto_error(exc):
+                raise self._unreachable("deleted", exc) from exc
+            raise
 
     def check(self) -> None:
         try:
@@ -158,3 +220,27 @@ class S3ResultStore:
             raise BackendUnavailableError(
                 f"The result bucket {self.bucket} cannot be reached"
             ) from exc
+
+
+def _is_boto_error(exc: BaseException) -> bool:
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, BotoCoreError | ClientError | Boto3Error)
+
+
+def _boto_reason(exc: BaseException) -> str:
+    """A short reason naming no endpoint (clients read it): the error code or class."""
+    from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+
+    cause: BaseException = exc
+    while cause.__cause__ is not None and not isinstance(cause, ClientError):
+        cause = cause.__cause__
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code", "error"))
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return "the endpoint does not answer"
+    text = str(exc)
+    if "Could not connect" in text or "Connection refused" in text:
+        return "the endpoint does not answer"
+    return type(exc).__name__

@@ -84,7 +84,7 @@ class TokenStore:
 
     @classmethod
     def from_url(cls, url: str) -> TokenStore:
-        return cls(make_engine(url))
+        return cls(make_engine(url, "token database"))
 
     def close(self) -> None:
         self._engine.dispose()

@@ -57,10 +57,15 @@ class CeleryJobQueue:
         """Messages waiting in the broker (kombu keeps one Redis list per priority step)."""
         name = self._config.redis.queue
         keys = [name] + [f"{name}\x06\x16{step}" for step in (3, 6, 9)]
-        with self._redis.pipeline() as pipe:
-            for key in keys:
-                pipe.llen(key)
-            return sum(int(n) for n in pipe.execute())
+        try:
+            with self._redis.pipeline() as pipe:
+                for key in keys:
+                    pipe.llen(key)
+                return sum(int(n) for n in pipe.execute())
+        except redis.RedisError as exc:
+            raise QueueUnavailableError(
+                f"The job queue (Redis at {self._where}) cannot be reached"
+            ) from exc
 
     def close(self) -> None:
         self._redis.close()

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -49,13 +49,18 @@ class RunningService:
 
 
 def start_service(
-    data_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None
+    data_dir: Path,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
 ) -> RunningService:
+    """``wrapper``: a command prefix that execs the server (e.g. into another mount namespace)."""
     port = free_port()
     env = {**os.environ, "TAP_DATA_DIR": str(data_dir), **(extra_env or {})}
     log = log_path.open("wb")
     process = subprocess.Popen(
         [
+            *wrapper,
             sys.executable,
             "-m",
             "tap_service.cli",
