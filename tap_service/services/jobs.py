@@ -105,7 +105,24 @@ class _TrackingBackend:
     def stream(
         self, sql: str, *, batch_rows: int = 65536, timeout: float | None = None
     ) -> Iterator[pa.RecordBatch]:
-        tracked = _TrackedStream(self._backend.stream(sql, batch_rows=batch_rows, timeout=timeout))
+        return self._track(self._backend.stream(sql, batch_rows=batch_rows, timeout=timeout))
+
+    def stream_with_tables(
+        self,
+        sql: str,
+        tables: Mapping[str, pa.Table],
+        *,
+        batch_rows: int = 65536,
+        timeout: float | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """The backend's ``stream_with_tables`` (TAP_UPLOAD), tracked like ``stream``."""
+        inner = getattr(self._backend, "stream_with_tables", None)
+        if inner is None:
+            raise UsageError("TAP_UPLOAD is not available on this backend")
+        return self._track(inner(sql, tables, batch_rows=batch_rows, timeout=timeout))
+
+    def _track(self, stream: Iterator[pa.RecordBatch]) -> _TrackedStream:
+        tracked = _TrackedStream(stream)
         with self._lock:
             self.streams.append(tracked)
             interrupted = self._interrupted

@@ -1,0 +1,432 @@
+"""Reading an uploaded VOTable (TAP_UPLOAD) into FIELD metadata and an Arrow table.
+
+Why our own reader and not astropy: astropy is a development dependency only (tests use it as
+the reference), a heavy import for the service, and it builds masked numpy arrays of the whole
+document; here the XML is fed to the stdlib pull parser in chunks, TABLEDATA rows are turned
+into column lists and dropped one ``TR`` at a time, and limits (rows, columns) stop the read as
+soon as they are passed.  The caller bounds the bytes.
+
+Supported: the first TABLE of the document, serialized as TABLEDATA, BINARY or BINARY2 with an
+inline base64 ``STREAM``; datatypes boolean, unsignedByte, short, int, long, float, double
+(scalars and arrays, which become Arrow lists), char and unicodeChar (strings).  NULLs are empty
+TDs, the BINARY2 null mask, and values equal to ``VALUES null``.  Refused with a message:
+FITS serialization, ``STREAM href`` (external data), bit, complex types.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import struct
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from tap_service.votable.columns import NUMERIC_TYPES, FieldError, Shape, parse_arraysize
+from tap_service.votable.fields import Field
+
+_TRUE = frozenset({"T", "t", "1", "true", "TRUE", "True"})
+_FALSE = frozenset({"F", "f", "0", "false", "FALSE", "False"})
+_STRUCT = {
+    "unsignedByte": "B",
+    "short": "h",
+    "int": "i",
+    "long": "q",
+    "float": "f",
+    "double": "d",
+}
+_INTEGERS = frozenset({"unsignedByte", "short", "int", "long"})
+
+
+class VOTableReadError(ValueError):
+    """The document is not a VOTable this reader can turn into a table; the message says why."""
+
+
+@dataclass(frozen=True)
+class UploadedTable:
+    """The FIELDs of the first TABLE (in order) and its rows as Arrow columns ``c0..cN``."""
+
+    fields: tuple[Field, ...]
+    table: pa.Table
+
+
+@dataclass
+class _Column:
+    field: Field
+    shape: Shape
+    is_array: bool
+    null: str | None
+    values: list[Any]
+    bit: bool = False  # a scalar ``bit`` FIELD, read as boolean
+
+    @property
+    def datatype(self) -> str:
+        return self.field.datatype
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        if self.datatype == "boolean":
+            return pa.bool_()
+        if self.datatype in ("char", "unicodeChar"):
+            return pa.string()
+        element = NUMERIC_TYPES[self.datatype][0]
+        return pa.list_(element) if self.is_array else element
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def read_votable(
+    chunks: Iterable[bytes], *, max_rows: int | None = None, max_columns: int | None = None
+) -> UploadedTable:
+    """Parse the document streamed as ``chunks``; ``VOTableReadError`` on anything wrong."""
+    reader = _Reader(max_rows, max_columns)
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
+    try:
+        for chunk in chunks:
+            parser.feed(chunk)
+            reader.consume(parser.read_events())
+            if reader.finished:
+                break
+        if not reader.finished:
+            parser.close()
+            reader.consume(parser.read_events())
+    except ET.ParseError as exc:
+        raise VOTableReadError(f"The upload is not well-formed XML: {exc}") from None
+    return reader.result()
+
+
+class _Reader:
+    def __init__(self, max_rows: int | None, max_columns: int | None) -> None:
+        self.max_rows = max_rows
+        self.max_columns = max_columns
+        self.seen_votable = False
+        self.in_table = False
+        self.table_done = False
+        self.finished = False
+        self.columns: list[_Column] = []
+        self.rows = 0
+        self.field: dict[str, str] | None = None
+        self.tabledata: ET.Element | None = None
+        self.encoding: str | None = None
+        self.serialization: str | None = None
+
+    # -- events --------------------------------------------------------------------------------
+
+    def consume(self, events: Iterable[tuple[Any, ...]]) -> None:
+        for event, elem in events:
+            if self.finished:
+                return
+            tag = _local(elem.tag)
+            if event == "start":
+                self._start(tag, elem)
+            else:
+                self._end(tag, elem)
+
+    def _start(self, tag: str, elem: ET.Element) -> None:
+        if not self.seen_votable:
+            if tag != "VOTABLE":
+                raise VOTableReadError(f"The upload is not a VOTable: its root is <{tag}>")
+            self.seen_votable = True
+            return
+        if tag == "TABLE" and not self.table_done and not self.in_table:
+            self.in_table = True
+        elif not self.in_table:
+            return
+        elif tag == "TABLEDATA":
+            self.serialization = "TABLEDATA"
+            self.tabledata = elem
+        elif tag in ("BINARY", "BINARY2"):
+            self.serialization = tag
+        elif tag == "FITS":
+            raise VOTableReadError(
+                "FITS serialization inside a VOTable is not supported; upload TABLEDATA, "
+                "BINARY or BINARY2"
+            )
+        elif tag == "STREAM":
+            if elem.get("href"):
+                raise VOTableReadError(
+                    "STREAM href (data outside the document) is not supported; inline the data"
+                )
+            self.encoding = elem.get("encoding")
+
+    def _end(self, tag: str, elem: ET.Element) -> None:
+        if not self.in_table:
+            return
+        if tag == "FIELD":
+            self._add_field(elem)
+        elif tag == "TR" and self.tabledata is not None:
+            self._tabledata_row(elem)
+            self.tabledata.remove(elem)
+        elif tag == "STREAM" and self.serialization in ("BINARY", "BINARY2"):
+            self._binary(elem.text or "")
+            elem.text = None
+        elif tag == "TABLE":
+            self.in_table = False
+            self.table_done = True
+            self.finished = True
+
+    # -- metadata ------------------------------------------------------------------------------
+
+    def _add_field(self, elem: ET.Element) -> None:
+        name = elem.get("name") or elem.get("ID")
+        if not name:
+            raise VOTableReadError(f"FIELD number {len(self.columns) + 1} has no name")
+        datatype = elem.get("datatype")
+        if datatype is None:
+            raise VOTableReadError(f"FIELD {name!r} has no datatype")
+        if self.max_columns is not None and len(self.columns) >= self.max_columns:
+            raise VOTableReadError(
+                f"The table has more than {self.max_columns} columns, the limit of this service"
+            )
+        bit = datatype == "bit"
+        if bit:
+            datatype = "boolean"  # one bit is a boolean to ADQL and to every writer
+        if datatype not in ("boolean", "char", "unicodeChar", *NUMERIC_TYPES):
+            raise VOTableReadError(
+                f"FIELD {name!r}: datatype {datatype!r} is not supported in uploads (use "
+                "boolean, bit, unsignedByte, short, int, long, float, double, char or unicodeChar)"
+            )
+        arraysize = elem.get("arraysize")
+        try:
+            shape = parse_arraysize(arraysize)
+        except FieldError:
+            raise VOTableReadError(f"FIELD {name!r}: invalid arraysize {arraysize!r}") from None
+        if datatype == "boolean" and shape.count != 1:
+            raise VOTableReadError(f"FIELD {name!r}: boolean and bit arrays are not supported")
+        null = None
+        description = None
+        for child in elem:
+            child_tag = _local(child.tag)
+            if child_tag == "VALUES" and child.get("null") is not None:
+                null = child.get("null")
+            elif child_tag == "DESCRIPTION":
+                description = (child.text or "").strip() or None
+        field = Field(
+            name=name,
+            datatype=datatype,
+            arraysize=arraysize,
+            xtype=elem.get("xtype"),
+            unit=elem.get("unit"),
+            ucd=elem.get("ucd"),
+            utype=elem.get("utype"),
+            description=description,
+        )
+        is_array = datatype in NUMERIC_TYPES and arraysize is not None and shape.count != 1
+        self.columns.append(_Column(field, shape, is_array, null, [], bit))
+
+    # -- TABLEDATA -----------------------------------------------------------------------------
+
+    def _count_row(self) -> None:
+        self.rows += 1
+        if self.max_rows is not None and self.rows > self.max_rows:
+            raise VOTableReadError(
+                f"The table has more than {self.max_rows} rows, the limit of this service"
+            )
+
+    def _tabledata_row(self, tr: ET.Element) -> None:
+        if not self.columns:
+            raise VOTableReadError("The table has rows but no FIELDs")
+        cells = [td for td in tr if _local(td.tag) == "TD"]
+        if len(cells) != len(self.columns):
+            raise VOTableReadError(
+                f"Row {self.rows + 1} has {len(cells)} cells for {len(self.columns)} FIELDs"
+            )
+        self._count_row()
+        for column, td in zip(self.columns, cells, strict=True):
+            column.values.append(_text_value(column, td.text or ""))
+
+    # -- BINARY / BINARY2 ----------------------------------------------------------------------
+
+    def _binary(self, text: str) -> None:
+        if self.encoding != "base64":
+            raise VOTableReadError(
+                f"{self.serialization} STREAM must be inline base64 "
+                f"(encoding={self.encoding!r} is not supported)"
+            )
+        try:
+            data = base64.b64decode("".join(text.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise VOTableReadError(f"The {self.serialization} STREAM is not valid base64") from None
+        text = ""
+        if not self.columns:
+            raise VOTableReadError("The table has data but no FIELDs")
+        decoders = [_binary_decoder(c) for c in self.columns]
+        masked = self.serialization == "BINARY2"
+        mask_bytes = (len(self.columns) + 7) // 8 if masked else 0
+        view = memoryview(data)
+        offset = 0
+        end = len(data)
+        try:
+            while offset < end:
+                self._count_row()
+                mask = view[offset : offset + mask_bytes]
+                offset += mask_bytes
+                for index, (column, decode) in enumerate(zip(self.columns, decoders, strict=True)):
+                    value, offset = decode(view, offset)
+                    if masked and mask[index >> 3] & (0x80 >> (index & 7)):
+                        value = None
+                    column.values.append(value)
+        except (struct.error, IndexError, UnicodeDecodeError):
+            raise VOTableReadError(
+                f"The {self.serialization} data ends inside row {self.rows} or does not match "
+                "its FIELDs"
+            ) from None
+        if offset != end:
+            raise VOTableReadError(f"The {self.serialization} data does not match its FIELDs")
+
+    # -- result --------------------------------------------------------------------------------
+
+    def result(self) -> UploadedTable:
+        if not self.seen_votable:
+            raise VOTableReadError("The upload is empty")
+        if not self.table_done:
+            raise VOTableReadError("The VOTable holds no TABLE")
+        if not self.columns:
+            raise VOTableReadError("The uploaded TABLE has no FIELDs")
+        arrays = []
+        for column in self.columns:
+            try:
+                arrays.append(pa.array(column.values, type=column.arrow_type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+                raise VOTableReadError(
+                    f"FIELD {column.field.name!r}: a value does not fit {column.datatype}: {exc}"
+                ) from None
+            column.values = []
+        names = [f"c{i}" for i in range(len(self.columns))]
+        return UploadedTable(
+            fields=tuple(c.field for c in self.columns),
+            table=pa.Table.from_arrays(arrays, names=names),
+        )
+
+
+# -- cell conversion ---------------------------------------------------------------------------
+
+
+def _number(column: _Column, text: str) -> int | float | None:
+    if text == "" or (column.null is not None and text == column.null):
+        return None
+    try:
+        if column.datatype in _INTEGERS:
+            if text.lower().startswith(("0x", "-0x", "+0x")):
+                return int(text, 16)
+            return int(text)
+        value = float(text)
+    except ValueError:
+        raise VOTableReadError(
+            f"FIELD {column.field.name!r}: {text[:40]!r} is not a {column.datatype}"
+        ) from None
+    return None if math.isnan(value) else value
+
+
+def _text_value(column: _Column, raw: str) -> Any:
+    datatype = column.datatype
+    if datatype in ("char", "unicodeChar"):
+        return raw if raw != "" else None
+    text = raw.strip()
+    if datatype == "boolean":
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        if text in ("", "?"):
+            return None
+        raise VOTableReadError(f"FIELD {column.field.name!r}: {text[:40]!r} is not a boolean")
+    if not column.is_array:
+        return _number(column, text)
+    if text == "":
+        return None
+    items = text.split()
+    if column.shape.count is not None and len(items) != column.shape.count:
+        raise VOTableReadError(
+            f"FIELD {column.field.name!r}: {len(items)} values for arraysize "
+            f"{column.field.arraysize}"
+        )
+    return [_number(column, item) for item in items]
+
+
+Decoder = Callable[[memoryview, int], tuple[Any, int]]
+
+
+def _binary_decoder(column: _Column) -> Decoder:
+    datatype = column.datatype
+    shape = column.shape
+    null = column.null
+
+    def count_at(view: memoryview, offset: int) -> tuple[int, int]:
+        if shape.count is not None:
+            return shape.count, offset
+        (n,) = struct.unpack_from(">i", view, offset)
+        if n < 0:
+            raise struct.error("negative array count")
+        return n, offset + 4
+
+    if column.bit:
+
+        def bit(view: memoryview, offset: int) -> tuple[Any, int]:
+            # The spec puts the bit first (0x80); astropy writes 0x08: any set bit is true.
+            return view[offset] != 0, offset + 1
+
+        return bit
+    if datatype == "boolean":
+
+        def boolean(view: memoryview, offset: int) -> tuple[Any, int]:
+            byte = chr(view[offset])
+            value = True if byte in "Tt1" else False if byte in "Ff0" else None
+            return value, offset + 1
+
+        return boolean
+    if datatype in ("char", "unicodeChar"):
+        width = 1 if datatype == "char" else 2
+        codec = "latin-1" if datatype == "char" else "utf-16-be"
+
+        def string(view: memoryview, offset: int) -> tuple[Any, int]:
+            n, offset = count_at(view, offset)
+            raw = bytes(view[offset : offset + n * width])
+            if len(raw) != n * width:
+                raise IndexError("short string")
+            text = raw.decode(codec)
+            cut = text.find("\0")
+            if cut >= 0:
+                text = text[:cut]
+            return (text if text != "" else None), offset + n * width
+
+        return string
+    code = _STRUCT[datatype]
+    size = struct.calcsize(">" + code)
+    null_value: int | None = None
+    if null is not None and datatype in _INTEGERS:
+        try:
+            null_value = int(null, 16) if null.lower().startswith("0x") else int(null)
+        except ValueError:
+            raise VOTableReadError(
+                f"FIELD {column.field.name!r}: VALUES null={null!r} is not an integer"
+            ) from None
+
+    def clean(value: Any) -> Any:
+        if null_value is not None and value == null_value:
+            return None
+        return value
+
+    if not column.is_array:
+        one = struct.Struct(">" + code)
+
+        def scalar(view: memoryview, offset: int) -> tuple[Any, int]:
+            (value,) = one.unpack_from(view, offset)
+            if isinstance(value, float) and math.isnan(value):
+                return None, offset + size
+            return clean(value), offset + size
+
+        return scalar
+
+    def array(view: memoryview, offset: int) -> tuple[Any, int]:
+        n, offset = count_at(view, offset)
+        values = struct.unpack_from(f">{n}{code}", view, offset)
+        return [clean(v) for v in values], offset + n * size
+
+    return array
