@@ -193,6 +193,8 @@ class _Reader:
                 "boolean, bit, unsignedByte, short, int, long, float, double, char or unicodeChar)"
             )
         arraysize = elem.get("arraysize")
+        if arraysize is not None and arraysize.strip() == "1":
+            arraysize = None  # the same thing, and "1" is deprecated (VOTable 1.3 Erratum 3)
         try:
             shape = parse_arraysize(arraysize)
         except FieldError:
