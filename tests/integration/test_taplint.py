@@ -1,7 +1,8 @@
 """STILTS taplint, the IVOA validator TOPCAT's authors maintain, against the running service.
 
-The metadata, capability, sync-query and examples stages run here; the async stages (QAS, UWS)
-run in tests/integration/test_async_*.py against each runner.  Uploads are not supported yet.
+The metadata, capability, sync-query, upload and examples stages run here; the async stages
+(QAS, UWS) run in tests/integration/test_async_*.py against each runner.  UPL uploads tables
+inline (its queries go through /async).
 The full report is kept under test-artifacts/ so a failure can be read in CI output.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-SYNC_STAGES = "TMV TME TMS TMC CPV CAP AVV QGE QPO MDQ EXA"
+SYNC_STAGES = "TMV TME TMS TMC CPV CAP AVV QGE QPO UPL MDQ EXA"
 
 # Reports that are the validator's own mistakes, each with the reason.  Debian's STILTS 3.4.7
 # predates the ADQL 2.1 Recommendation, which defines the COALESCE feature key; newer STILTS
