@@ -87,12 +87,16 @@ def read_votable(
     """Parse the document streamed as ``chunks``; ``VOTableReadError`` on anything wrong."""
     reader = _Reader(max_rows, max_columns)
     parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
+    empty = True
     try:
         for chunk in chunks:
+            empty = empty and not chunk.strip()
             parser.feed(chunk)
             reader.consume(parser.read_events())
             if reader.finished:
                 break
+        if empty:
+            raise VOTableReadError("The upload is empty")
         if not reader.finished:
             parser.close()
             reader.consume(parser.read_events())
