@@ -22,7 +22,7 @@ from tap_service.exceptions import UploadError, UploadTooLargeError
 PIECE = 1 << 16
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
+class _CheckedRedirect(urllib.request.HTTPRedirectHandler):
     """Redirects are followed only to http(s) URLs that pass the same host check."""
 
     def __init__(self, allow_private: bool) -> None:
@@ -59,7 +59,7 @@ def check_url(url: str, *, allow_private: bool) -> None:
 def fetch(url: str, *, limit: int, timeout: float, allow_private: bool) -> IO[bytes]:
     """The body of ``url`` in a temporary file positioned at 0; errors are ``UploadError``."""
     check_url(url, allow_private=allow_private)
-    opener = urllib.request.build_opener(_NoRedirect(allow_private))
+    opener = urllib.request.build_opener(_CheckedRedirect(allow_private))
     request = urllib.request.Request(url, headers={"User-Agent": "tap-service upload fetch"})  # noqa: S310 - scheme checked above
     spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115 - returned
     try:
