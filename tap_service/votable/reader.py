@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.parsers import expat
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -64,6 +65,7 @@ class _Column:
     values: list[Any]
     bit: bool = False  # a scalar ``bit`` FIELD, read as boolean
     texts: list[str] | None = None  # TABLEDATA cells, converted per column at the end
+    arrow: pa.Array | None = None  # decoded at once (fixed-size BINARY/BINARY2 rows)
 
     @property
     def datatype(self) -> str:
@@ -292,8 +294,10 @@ class _Reader:
         text = ""
         if not self.columns:
             raise VOTableReadError("The table has data but no FIELDs")
-        decoders = [_binary_decoder(c) for c in self.columns]
         masked = self.serialization == "BINARY2"
+        if self._binary_fixed(data, masked):
+            return
+        decoders = [_binary_decoder(c) for c in self.columns]
         mask_bytes = (len(self.columns) + 7) // 8 if masked else 0
         view = memoryview(data)
         offset = 0
@@ -316,6 +320,32 @@ class _Reader:
         if offset != end:
             raise VOTableReadError(f"The {self.serialization} data does not match its FIELDs")
 
+    def _binary_fixed(self, data: bytes, masked: bool) -> bool:
+        """Rows of fixed size (no variable arrays or strings): decoded by numpy at once.
+
+        False when some FIELD is variable-length; the row-by-row decoder then reads them.
+        """
+        layout = _fixed_layout(self.columns, masked)
+        if layout is None:
+            return False
+        if len(data) % layout.itemsize:
+            raise VOTableReadError(
+                f"The {self.serialization} data ends inside a row or does not match its FIELDs"
+            )
+        records = np.frombuffer(data, dtype=layout)
+        rows = len(records)
+        if self.max_rows is not None and self.rows + rows > self.max_rows:
+            raise VOTableReadError(
+                f"The table has more than {self.max_rows} rows, the limit of this service"
+            )
+        self.rows += rows
+        for index, column in enumerate(self.columns):
+            nulls = np.zeros(rows, dtype=bool)
+            if masked:
+                nulls = (records["mask"][:, index >> 3] & (0x80 >> (index & 7))) != 0
+            column.arrow = _fixed_column(column, records[f"f{index}"], nulls)
+        return True
+
     # -- result --------------------------------------------------------------------------------
 
     def result(self) -> UploadedTable:
@@ -328,6 +358,9 @@ class _Reader:
         arrays = []
         for column in self.columns:
             try:
+                if column.arrow is not None:
+                    arrays.append(column.arrow)
+                    continue
                 if column.texts is not None:
                     arrays.append(_text_column(column, column.texts))
                     column.texts = None
@@ -413,6 +446,75 @@ def _text_value(column: _Column, raw: str) -> Any:
             f"{column.field.arraysize}"
         )
     return [_number(column, item) for item in items]
+
+
+def _fixed_layout(columns: list[_Column], masked: bool) -> np.dtype[Any] | None:
+    """The numpy record type of one BINARY(2) row, or None if a FIELD has variable size."""
+    parts: list[tuple[Any, ...]] = []
+    if masked:
+        parts.append(("mask", "u1", ((len(columns) + 7) // 8,)))
+    for index, column in enumerate(columns):
+        count = column.shape.count
+        if count is None:
+            return None
+        name = f"f{index}"
+        if column.datatype == "boolean":
+            parts.append((name, "u1"))
+        elif column.datatype == "char":
+            parts.append((name, "u1", (count,)))
+        elif column.datatype == "unicodeChar":
+            parts.append((name, ">u2", (count,)))
+        elif column.is_array:
+            parts.append((name, NUMERIC_TYPES[column.datatype][1], (count,)))
+        else:
+            parts.append((name, NUMERIC_TYPES[column.datatype][1]))
+    return np.dtype(parts)
+
+
+_BOOLEAN_BYTES = np.full(256, -1, dtype=np.int8)
+for _byte, _value in ((b"T", 1), (b"t", 1), (b"1", 1), (b"F", 0), (b"f", 0), (b"0", 0)):
+    _BOOLEAN_BYTES[_byte[0]] = _value
+
+
+def _fixed_column(
+    column: _Column, values: np.ndarray[Any, Any], nulls: np.ndarray[Any, Any]
+) -> pa.Array:
+    """One column of fixed-size BINARY(2) rows as Arrow (``nulls``: the BINARY2 mask)."""
+    rows = len(values)
+    if column.datatype == "boolean":
+        if column.bit:
+            return pa.array(values != 0, mask=nulls)
+        coded = _BOOLEAN_BYTES[values]
+        return pa.array(coded == 1, mask=nulls | (coded < 0))
+    if column.datatype in ("char", "unicodeChar"):
+        # Code points in UCS-4 make numpy strings; NUL padding at the end drops by itself.
+        width = values.shape[1]
+        codes = np.ascontiguousarray(values.astype(np.uint32))
+        text = codes.view(f"=U{width}").reshape(rows) if width else np.full(rows, "")
+        strings = pa.array(text, pa.string())
+        return pc.if_else(
+            pc.or_(pa.array(nulls), pc.equal(strings, "")), pa.scalar(None, pa.string()), strings
+        )
+    native = values.astype(values.dtype.newbyteorder("="))
+    element = NUMERIC_TYPES[column.datatype][0]
+    element_nulls = np.zeros(native.shape, dtype=bool)
+    if column.null is not None and column.datatype in _INTEGERS:
+        null = column.null.strip()
+        try:
+            value = int(null, 16) if null.lower().startswith("0x") else int(null)
+            element_nulls = native == value
+        except ValueError:
+            raise VOTableReadError(
+                f"FIELD {column.field.name!r}: VALUES null={column.null!r} is not an integer"
+            ) from None
+    if not column.is_array:
+        if native.dtype.kind == "f":
+            element_nulls = element_nulls | np.isnan(native)
+        return pa.array(native, type=element, mask=nulls | element_nulls)
+    count = native.shape[1]
+    flat = pa.array(native.reshape(-1), type=element, mask=element_nulls.reshape(-1))
+    offsets = pa.array(np.arange(0, (rows + 1) * count, count, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, flat, mask=pa.array(nulls))
 
 
 Decoder = Callable[[memoryview, int], tuple[Any, int]]

@@ -82,6 +82,24 @@ def test_binary2_null_mask_and_variable_arrays() -> None:
     assert table.to_pydict() == {"c0": [7, None], "c1": [[1.0, 2.0], []], "c2": ["hi", None]}
 
 
+def test_fixed_size_binary_decodes_like_tabledata() -> None:
+    """BINARY2 rows of fixed size take numpy's path; the answer is TABLEDATA's."""
+    rng = np.random.default_rng(3)
+    table = Table(
+        {
+            "i": MaskedColumn(rng.integers(-5, 5, 50, dtype=np.int32), mask=rng.random(50) < 0.2),
+            "d": rng.normal(size=50),
+            "b": rng.random(50) < 0.5,
+            "u": np.array([f"x{i % 7}Ā" for i in range(50)]),
+            "v": rng.normal(size=(50, 3)),
+        }
+    )
+    fast = read_votable([written(table, "binary2")]).table
+    reference = read_votable([written(table, "tabledata")]).table
+    assert fast.to_pydict() == reference.to_pydict()
+    assert fast.column("c0").null_count == int(table["i"].mask.sum()) > 0
+
+
 def test_tabledata_null_value_and_arraysize_one() -> None:
     document = (
         b"<VOTABLE><RESOURCE><TABLE>"
@@ -112,7 +130,7 @@ def test_tabledata_null_value_and_arraysize_one() -> None:
          "2 cells for 1 FIELDs"),
         (b'<VOTABLE><RESOURCE><TABLE><FIELD name="a" datatype="int"/><DATA><BINARY2>'
          b'<STREAM encoding="base64">AAAA</STREAM></BINARY2></DATA></TABLE></RESOURCE>'
-         b"</VOTABLE>", "ends inside row"),
+         b"</VOTABLE>", "ends inside"),
         (b'<VOTABLE><RESOURCE><TABLE><FIELD name="a" datatype="int"/><DATA><BINARY>'
          b'<STREAM href="http://elsewhere/x"/></BINARY></DATA></TABLE></RESOURCE></VOTABLE>',
          "href"),
