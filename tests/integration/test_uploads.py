@@ -476,6 +476,34 @@ def test_oversize_within_the_body_slack_is_still_refused(url: str) -> None:
     assert "larger than the limit" in dali_error(response)
 
 
+def test_oversize_chunked_body_is_cut_off(url: str) -> None:
+    """Without Content-Length the service stops reading once the body passes the limit."""
+    boundary = "tap-upload-test"
+    head = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"LANG\"\r\n\r\nADQL\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"UPLOAD\"\r\n\r\nt,param:x\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"QUERY\"\r\n\r\n"
+        "SELECT * FROM TAP_UPLOAD.t\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"x\"; filename=\"x.vot\"\r\n"
+        "Content-Type: application/x-votable+xml\r\n\r\n<VOTABLE>"
+    ).encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        piece = b"<!--" + b"x" * (1 << 16) + b"-->"
+        for _ in range(4 * MAX_BYTES // len(piece)):  # four times the limit, if all were read
+            yield piece
+
+    response = requests.post(
+        f"{url}/sync",
+        data=body(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=60,
+    )
+    assert response.status_code == 413, response.text
+    assert "not read further" in dali_error(response)
+
+
 def test_pyvo_reports_an_upload_error(tap: pyvo.dal.TAPService, table: Table) -> None:
     with pytest.raises(pyvo.dal.DALQueryError, match="Unknown column"):
         tap.run_sync("SELECT nosuch FROM TAP_UPLOAD.t", uploads={"t": table[:10]})
