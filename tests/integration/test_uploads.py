@@ -395,10 +395,10 @@ def test_url_upload_sync_and_async(
 
 def test_pyvo_url_upload(tap: pyvo.dal.TAPService, table_server: str) -> None:
     result = tap.run_sync(
-        "SELECT COUNT(*) AS n, MAX(src_id) AS top FROM TAP_UPLOAD.t",
+        "SELECT COUNT(*) AS n, MAX(src_id) AS last_id FROM TAP_UPLOAD.t",
         uploads={"t": f"{table_server}/t.vot"},  # pyvo sends UPLOAD=t,<url>: we fetch it
     ).to_table()
-    assert (int(result["n"][0]), int(result["top"][0])) == (ROWS, ROWS - 1)
+    assert (int(result["n"][0]), int(result["last_id"][0])) == (ROWS, ROWS - 1)
 
 
 # -- errors -------------------------------------------------------------------------------------
