@@ -501,6 +501,8 @@ class JobService:
                 self._start(job.id)
             except BaseException:
                 self._store.delete(job.id)
+                if uploads:
+                    self._results.delete(job.id)  # its uploaded tables
                 raise
         return self.get(job.id)
 
