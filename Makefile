@@ -80,6 +80,7 @@ bench: install
 	$(PY) benchmarks/bench_writers.py
 	$(PY) benchmarks/bench_sync_stream.py
 	$(PY) benchmarks/bench_async.py
+	$(PY) benchmarks/bench_upload.py
 	$(PY) benchmarks/bench_qserv.py
 	$(PY) benchmarks/bench_lightcurve.py
 

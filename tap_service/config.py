@@ -316,6 +316,41 @@ class MetricsConfig(BaseModel):
     )
 
 
+class UploadConfig(BaseModel):
+    """TAP_UPLOAD: tables a query brings along (``UPLOAD=name,param:part`` or ``name,URL``)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Accept UPLOAD on /sync and /async (the Qserv backend refuses it anyway).",
+    )
+    max_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        gt=0,
+        description="Largest total size of the VOTables one request uploads (inline parts and "
+        "fetched URLs together), in bytes; past it the request is refused with HTTP 413 "
+        "without reading further.",
+    )
+    max_rows: int = Field(
+        default=1_000_000, gt=0, description="Most rows one uploaded table may hold."
+    )
+    max_columns: int = Field(
+        default=500, gt=0, description="Most FIELDs one uploaded table may have."
+    )
+    max_tables: int = Field(default=8, gt=0, description="Most uploaded tables per request.")
+    fetch_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Time allowed to fetch an UPLOAD given as an http(s) URL (connect and "
+        "each read).",
+    )
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Fetch UPLOAD URLs whose host resolves to a loopback, private or "
+        "link-local address (off: the service could otherwise be used to reach internal "
+        "endpoints).",
+    )
+
+
 class Config(BaseSettings):
     """Everything the service reads from its environment."""
 
@@ -379,6 +414,7 @@ class Config(BaseSettings):
 
         resolve_format(value)  # UnknownFormatError (a ValueError) names the accepted values
         return value
+
     threads: int = Field(
         default=8, gt=0, description="Worker threads running database queries and writers."
     )
@@ -387,6 +423,7 @@ class Config(BaseSettings):
     )
     qserv: QservConfig = Field(default_factory=QservConfig)
     uws: UwsConfig = Field(default_factory=UwsConfig)
+    upload: UploadConfig = Field(default_factory=UploadConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     s3: S3Config = Field(default_factory=S3Config)
     datalink: DatalinkConfig = Field(default_factory=DatalinkConfig)

@@ -33,6 +33,16 @@ class QueryError(UsageError):
         self.column = column
 
 
+class UploadError(UsageError):
+    """A TAP_UPLOAD table that cannot be used: bad UPLOAD value, VOTable, name or URL (400)."""
+
+
+class UploadTooLargeError(UploadError):
+    """Uploaded tables past the configured size limit (HTTP 413 Content Too Large)."""
+
+    status_code = 413
+
+
 class UnknownTableError(TapError):
     """``/tables/{name}`` for a table TAP_SCHEMA does not have."""
 

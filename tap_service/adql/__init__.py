@@ -7,7 +7,14 @@ A pure library: it imports nothing from the web, database or configuration layer
     sql = to_sql(checked, "qserv")           # AdqlUnsupportedError
 """
 
-from tap_service.adql.catalog import Catalog, ColumnInfo, SimpleCatalog, TableInfo, UserFunction
+from tap_service.adql.catalog import (
+    Catalog,
+    ColumnInfo,
+    OverlayCatalog,
+    SimpleCatalog,
+    TableInfo,
+    UserFunction,
+)
 from tap_service.adql.checked import CheckedQuery, OutputColumn
 from tap_service.adql.checker import check
 from tap_service.adql.dialects import to_sql
@@ -30,6 +37,7 @@ __all__ = [
     "CheckedQuery",
     "ColumnInfo",
     "OutputColumn",
+    "OverlayCatalog",
     "SimpleCatalog",
     "TableInfo",
     "UserFunction",

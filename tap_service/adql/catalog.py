@@ -122,3 +122,18 @@ class SimpleCatalog:
 
     def functions(self) -> Iterable[UserFunction]:
         return self.function_list
+
+
+@dataclass
+class OverlayCatalog:
+    """``base`` plus tables that exist for one query only (TAP_UPLOAD), listed first."""
+
+    base: Catalog
+    extra: Sequence[TableInfo]
+
+    def tables(self) -> Iterable[TableInfo]:
+        yield from self.extra
+        yield from self.base.tables()
+
+    def functions(self) -> Iterable[UserFunction]:
+        return self.base.functions()

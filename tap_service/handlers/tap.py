@@ -36,6 +36,8 @@ async def sync_query(
             response_format=params.get("RESPONSEFORMAT") or params.get("FORMAT"),
             request=params.get("REQUEST"),
             sync=True,
+            upload=tuple(params.get_all("UPLOAD")),
+            upload_parts=params.parts,
         )
         media_type, head, rest = await run_in_threadpool(_start, factory.query_service(), query)
     except BaseException:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +32,8 @@ VOTABLE = "application/x-votable+xml"
 def _values(params: DaliParams) -> dict[str, str]:
     values: dict[str, str] = {}
     for name in params.names():
-        value = params.get(name)
+        # UPLOAD may be repeated (one table each): the job keeps them as one ";" list.
+        value = ";".join(params.get_all(name)) if name == "upload" else params.get(name)
         if value is not None:
             values[name] = value
     return values
@@ -55,8 +58,8 @@ async def list_jobs(request: Request, jobs: JobServiceDep) -> Response:
 
 @router.post("/async", summary="Create an async job (PHASE=RUN starts it)")
 async def create_job(request: Request, jobs: JobServiceDep) -> RedirectResponse:
-    params = _values(await read_params(request))
-    job = await run_in_threadpool(jobs.create, params)
+    dali = await read_params(request)
+    job = await run_in_threadpool(partial(jobs.create, _values(dali), parts=dali.parts))
     return _see(f"{_jobs_url(request)}/{job.id}")
 
 
@@ -81,7 +84,8 @@ async def get_job(
 
 @router.post("/async/{job_id}", summary="ACTION=DELETE, or change a PENDING job")
 async def post_job(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
-    params = _values(await read_params(request))
+    dali = await read_params(request)
+    params = _values(dali)
     action = params.pop("action", None)
     if action is not None:
         if action.strip().upper() != "DELETE":
@@ -90,7 +94,7 @@ async def post_job(job_id: str, request: Request, jobs: JobServiceDep) -> Redire
         return _see(_jobs_url(request))
     phase = params.pop("phase", None)
     if params:
-        await run_in_threadpool(jobs.set_parameters, job_id, params)
+        await run_in_threadpool(partial(jobs.set_parameters, job_id, params, parts=dali.parts))
     if phase is not None:
         await run_in_threadpool(jobs.change_phase, job_id, phase)
     if not params and phase is None:
@@ -170,8 +174,8 @@ async def get_parameters(job_id: str, jobs: JobServiceDep) -> Response:
 
 @router.post("/async/{job_id}/parameters")
 async def post_parameters(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
-    params = _values(await read_params(request))
-    await run_in_threadpool(jobs.set_parameters, job_id, params)
+    dali = await read_params(request)
+    await run_in_threadpool(partial(jobs.set_parameters, job_id, _values(dali), parts=dali.parts))
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 import anyio.to_thread
 import pyarrow as pa
@@ -38,6 +38,7 @@ from tap_service.services import metrics
 from tap_service.services.query import QueryRequest, QueryService
 from tap_service.services.quotas import QuotaService
 from tap_service.services.tapschema import TapSchemaService
+from tap_service.services.uploads import Upload, UploadService, parse_upload
 from tap_service.storage.backend import Backend
 from tap_service.storage.jobs import JobStore, utcnow
 from tap_service.storage.results import ResultLocation, ResultStore
@@ -106,7 +107,24 @@ class _TrackingBackend:
     def stream(
         self, sql: str, *, batch_rows: int = 65536, timeout: float | None = None
     ) -> Iterator[pa.RecordBatch]:
-        tracked = _TrackedStream(self._backend.stream(sql, batch_rows=batch_rows, timeout=timeout))
+        return self._track(self._backend.stream(sql, batch_rows=batch_rows, timeout=timeout))
+
+    def stream_with_tables(
+        self,
+        sql: str,
+        tables: Mapping[str, pa.Table],
+        *,
+        batch_rows: int = 65536,
+        timeout: float | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """The backend's ``stream_with_tables`` (TAP_UPLOAD), tracked like ``stream``."""
+        inner = getattr(self._backend, "stream_with_tables", None)
+        if inner is None:
+            raise UsageError("TAP_UPLOAD is not available on this backend")
+        return self._track(inner(sql, tables, batch_rows=batch_rows, timeout=timeout))
+
+    def _track(self, stream: Iterator[pa.RecordBatch]) -> _TrackedStream:
+        tracked = _TrackedStream(stream)
         with self._lock:
             self.streams.append(tracked)
             interrupted = self._interrupted
@@ -142,14 +160,24 @@ def _extension(media_type: str) -> str:
     return "xml"
 
 
-def query_request(job: Job) -> QueryRequest:
+def query_request(job: Job, uploads: tuple[Upload, ...] = ()) -> QueryRequest:
     return QueryRequest(
         query=job.parameter("QUERY"),
         lang=job.parameter("LANG"),
         maxrec=job.parameter("MAXREC"),
         response_format=job.parameter("RESPONSEFORMAT") or job.parameter("FORMAT"),
         request=job.parameter("REQUEST"),
+        uploads=uploads,
     )
+
+
+def stored_uploads(config: Config, results: ResultStore, job: Job) -> tuple[Upload, ...]:
+    """The TAP_UPLOAD tables kept with ``job`` when it was created (none without UPLOAD)."""
+    value = job.parameter("UPLOAD")
+    if not value:
+        return ()
+    specs = parse_upload([value], max_tables=config.upload.max_tables)
+    return tuple(Upload.from_stored(s.name, results.read_upload(job.id, s.name)) for s in specs)
 
 
 class JobRunner:
@@ -252,7 +280,8 @@ class JobRunner:
         service = QueryService(self._config, tracker, self._tap_schema())
         result: JobResult | None = None
         try:
-            prepared = service.prepare(query_request(job))
+            uploads = stored_uploads(self._config, self._results, job)
+            prepared = service.prepare(query_request(job, uploads))
             cost = prepared.estimate
             if cost is not None and cost.restriction != "none":
                 tracker.chunks = f"{cost.chunks} of {cost.total_chunks}"
@@ -379,6 +408,19 @@ def parse_filter(phases: Sequence[str], after: str | None, last: str | None) -> 
     )
 
 
+def _inline_parts(params: Mapping[str, str]) -> set[str]:
+    """Lower-cased names of the request parts UPLOAD refers to (``param:<part>``)."""
+    value = params.get("upload")
+    if not value:
+        return set()
+    parts = set()
+    for item in value.split(";"):
+        _, _, source = item.partition(",")
+        if source.strip().startswith("param:"):
+            parts.add(source.strip()[len("param:") :].lower())
+    return parts
+
+
 class JobService:
     """What the /async routes do; owns the job store's transactions and the queue hand-off.
 
@@ -406,8 +448,18 @@ class JobService:
 
     # creation and parameters
 
-    def create(self, params: Mapping[str, str], *, owner: str | None = None) -> Job:
-        """A new job from DALI/UWS parameters (lower-cased names); runs it if PHASE=RUN."""
+    def create(
+        self,
+        params: Mapping[str, str],
+        *,
+        owner: str | None = None,
+        parts: Mapping[str, IO[bytes]] | None = None,
+    ) -> Job:
+        """A new job from DALI/UWS parameters (lower-cased names); runs it if PHASE=RUN.
+
+        UPLOAD tables (request ``parts`` or URLs) are read now and kept with the job, so a
+        bad table is a 400 here and the job later runs on exactly what was accepted.
+        """
         phase = (params.get("phase") or "").strip().upper()
         if phase not in ("", "RUN"):
             raise UsageError(f"PHASE={params['phase']} is not allowed when creating a job")
@@ -419,6 +471,7 @@ class JobService:
         # read from a job document> excludes that job.
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         duration = self._duration(params.get("executionduration"))
+        inline = _inline_parts(params)  # tables sent as text parts are not job parameters
         destruction = now + timedelta(days=uws.destruction_days)
         if params.get("destruction"):
             destruction = self._destruction(params["destruction"], now)
@@ -430,20 +483,41 @@ class JobService:
             parameters=tuple(
                 (name.upper(), value)
                 for name, value in params.items()
-                if name not in UWS_PARAMETERS
+                if name not in UWS_PARAMETERS and name not in inline
             ),
             creation_time=now,
             execution_duration=duration,
             destruction_time=destruction,
         )
+        uploads = self._read_uploads(params, parts)
         self._store.add(job)
+        try:
+            self._keep_uploads(job.id, uploads)
+        except BaseException:
+            self._store.delete(job.id)
+            self._results.delete(job.id)
+            raise
         if phase == "RUN":
             try:
                 self._start(job.id)
             except BaseException:
                 self._store.delete(job.id)
+                if uploads:
+                    self._results.delete(job.id)  # its uploaded tables
                 raise
         return self.get(job.id)
+
+    def _read_uploads(
+        self, params: Mapping[str, str], parts: Mapping[str, IO[bytes]] | None
+    ) -> tuple[Upload, ...]:
+        value = params.get("upload")
+        if not value:
+            return ()
+        return UploadService(self._config).resolve([value], parts or {})
+
+    def _keep_uploads(self, job_id: str, uploads: tuple[Upload, ...]) -> None:
+        for upload in uploads:
+            self._results.write_upload(job_id, upload.name, upload.stored())
 
     def _duration(self, value: str | None) -> int:
         uws = self._config.uws
@@ -480,12 +554,19 @@ class JobService:
             last=filters.last,
         )
 
-    def set_parameters(self, job_id: str, params: Mapping[str, str]) -> Job:
+    def set_parameters(
+        self,
+        job_id: str,
+        params: Mapping[str, str],
+        *,
+        parts: Mapping[str, IO[bytes]] | None = None,
+    ) -> Job:
         job = self.get(job_id)
         if job.phase is not Phase.PENDING:
             raise JobPhaseError(
                 f"Parameters can only be changed while the job is PENDING; it is {job.phase}"
             )
+        self._keep_uploads(job_id, self._read_uploads(params, parts))
         updates: dict[str, Any] = {}
         merged = dict(job.parameters)
         for name, value in params.items():
@@ -495,7 +576,7 @@ class JobService:
                 updates["execution_duration"] = self._duration(value)
             elif name == "destruction":
                 updates["destruction_time"] = self._destruction(value, utcnow())
-            elif name not in UWS_PARAMETERS:
+            elif name not in UWS_PARAMETERS and name not in _inline_parts(params):
                 merged[name.upper()] = value
         updates["parameters"] = tuple(merged.items())
         if not self._store.update_pending(job_id, **updates):

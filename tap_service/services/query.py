@@ -13,8 +13,9 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO
 
 import pyarrow as pa
 
@@ -26,6 +27,7 @@ from tap_service.services import metrics
 from tap_service.services.descriptors import service_descriptors
 from tap_service.services.explain import Estimate, estimate
 from tap_service.services.tapschema import TapSchemaService
+from tap_service.services.uploads import Upload, UploadService
 from tap_service.storage.backend import Backend
 from tap_service.votable import (
     FieldError,
@@ -51,6 +53,9 @@ class QueryRequest:
     response_format: str | None = None
     request: str | None = None
     sync: bool = False  # /sync: subject to the Qserv full-scan guard (qserv.sync_max_chunks)
+    upload: tuple[str, ...] = ()  # UPLOAD values, each "name,source[;name,source]"
+    upload_parts: Mapping[str, IO[bytes]] = field(default_factory=dict)  # multipart files
+    uploads: tuple[Upload, ...] | None = None  # already read (async jobs keep them stored)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +65,7 @@ class PreparedQuery:
     maxrec: int
     writer: ResultWriter
     estimate: Estimate | None = None
+    uploads: tuple[Upload, ...] = ()
 
     @property
     def media_type(self) -> str:
@@ -100,6 +106,7 @@ class QueryService:
         self._config = config
         self._backend = backend
         self._tap_schema = tap_schema
+        self._uploads = UploadService(config)
 
     def prepare(self, request: QueryRequest) -> PreparedQuery:
         if request.request is not None and request.request.lower() != "doquery":
@@ -121,7 +128,12 @@ class QueryService:
                 f"{self._config.max_query_length}"
             )
         maxrec = self._maxrec(request.maxrec)
-        checked = self.check(text)
+        uploads = request.uploads
+        if uploads is None:
+            uploads = self._uploads.resolve(request.upload, request.upload_parts)
+        elif uploads:
+            self._uploads.check_allowed()
+        checked = self.check(text, uploads)
         cost = self.estimate(checked)
         if cost is not None and request.sync:
             self._guard(cost)
@@ -150,7 +162,7 @@ class QueryService:
         except FieldError as exc:
             raise UsageError(f"The result cannot be written in this format: {exc}") from exc
         return PreparedQuery(
-            checked=checked, sql=sql, maxrec=maxrec, writer=writer, estimate=cost
+            checked=checked, sql=sql, maxrec=maxrec, writer=writer, estimate=cost, uploads=uploads
         )
 
     def estimate(self, checked: CheckedQuery) -> Estimate | None:
@@ -203,10 +215,13 @@ class QueryService:
             "async job (/async), which has no such limit."
         )
 
-    def check(self, text: str) -> CheckedQuery:
-        """Parse and check ADQL against the current TAP_SCHEMA."""
+    def check(self, text: str, uploads: tuple[Upload, ...] = ()) -> CheckedQuery:
+        """Parse and check ADQL against the current TAP_SCHEMA (and this query's uploads)."""
+        catalog: adql.Catalog = self._tap_schema.model
+        if uploads:
+            catalog = adql.OverlayCatalog(catalog, [u.table_info() for u in uploads])
         try:
-            return adql.check(adql.parse(text), self._tap_schema.model, text=text)
+            return adql.check(adql.parse(text), catalog, text=text)
         except adql.AdqlError as exc:
             raise _query_error(exc) from exc
 
@@ -218,11 +233,7 @@ class QueryService:
         writer = prepared.writer
         if prepared.maxrec == 0 or prepared.sql is None:
             return iter([writer.begin(), writer.end()])
-        batches = self._backend.stream(
-            prepared.sql,
-            batch_rows=self._config.batch_rows,
-            timeout=timeout or self._config.sync_timeout_seconds,
-        )
+        batches = self._batches(prepared, timeout or self._config.sync_timeout_seconds)
         try:
             first = next(batches, None)
         except TapError:
@@ -237,6 +248,21 @@ class QueryService:
             # encodes (both mostly outside the GIL), one batch ahead at most.
             batches = Prefetch(batches)
         return metrics.counted(self._document(writer, prepared.maxrec, first, batches))
+
+    def _batches(self, prepared: PreparedQuery, timeout: float) -> Iterator[pa.RecordBatch]:
+        assert prepared.sql is not None
+        batch_rows = self._config.batch_rows
+        if not prepared.uploads:
+            return self._backend.stream(prepared.sql, batch_rows=batch_rows, timeout=timeout)
+        with_tables = getattr(self._backend, "stream_with_tables", None)
+        if with_tables is None:
+            self._uploads.check_allowed()  # names the backend that cannot take them
+            raise UsageError("TAP_UPLOAD is not available on this backend")
+        tables = {u.physical_name: u.table for u in prepared.uploads}
+        batches: Iterator[pa.RecordBatch] = with_tables(
+            prepared.sql, tables, batch_rows=batch_rows, timeout=timeout
+        )
+        return batches
 
     def _document(
         self,

@@ -144,6 +144,18 @@ def capabilities_document(
             f"    <outputFormat{ivo_id}><mime>{escape(fmt.mime)}</mime>{aliases}</outputFormat>\n"
         )
 
+    uploads = ""
+    upload_limit = ""
+    if config.upload.enabled and config.backend != "qserv":
+        uploads = "".join(
+            f'    <uploadMethod ivo-id="{TAPREGEXT}#upload-{kind}"/>\n'
+            for kind in ("inline", "http", "https")
+        )
+        limit = config.upload.max_bytes
+        upload_limit = (
+            f'    <uploadLimit><default unit="byte">{limit}</default>'
+            f'<hard unit="byte">{limit}</hard></uploadLimit>\n'
+        )
     timeout = int(config.sync_timeout_seconds)
     tap = (
         '  <capability standardID="ivo://ivoa.net/std/TAP" xsi:type="tr:TableAccess">\n'
@@ -154,11 +166,13 @@ def capabilities_document(
         )
         + "".join(language)
         + "".join(formats)
+        + uploads
         + f"    <executionDuration><default>{timeout}</default><hard>{timeout}</hard>"
         "</executionDuration>\n"
         f'    <outputLimit><default unit="row">{config.maxrec_default}</default>'
         f'<hard unit="row">{config.maxrec_limit}</hard></outputLimit>\n'
-        "  </capability>\n"
+        + upload_limit
+        + "  </capability>\n"
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'

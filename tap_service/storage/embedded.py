@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import duckdb
 import pyarrow as pa
@@ -396,6 +396,27 @@ class EmbeddedDatabase:
             self._active.add(stream)
         return stream
 
+    def stream_with_tables(
+        self,
+        sql: str,
+        tables: Mapping[str, pa.Table],
+        *,
+        batch_rows: int = 65536,
+        timeout: float | None = None,
+    ) -> QueryStream:
+        """``stream``, with Arrow ``tables`` visible to this query only (TAP_UPLOAD).
+
+        Each table is registered under its name (``"temp"."<name>"`` in SQL) on the query's own
+        cursor, never on the shared connection, and unregistered before the cursor goes back to
+        the pool, so no other query can see it.
+        """
+        cursors = _CursorsWithTables(self, tables)
+        # QueryStream only uses the cursor hand-out of its database (see _CursorsWithTables).
+        stream = QueryStream(cast("EmbeddedDatabase", cursors), sql, batch_rows, timeout)
+        with self._pool_lock:
+            self._active.add(stream)
+        return stream
+
     def query(
         self, sql: str, params: Sequence[object] | Mapping[str, object] | None = None
     ) -> pa.Table:
@@ -472,6 +493,41 @@ class EmbeddedDatabase:
                 )
             cur.execute(f"DROP TABLE {qualified(schema, table.name)}")
         cur.execute(create_table_sql(schema, table))
+
+
+class _CursorsWithTables:
+    """The cursor hand-out of an ``EmbeddedDatabase``, registering tables on each cursor."""
+
+    def __init__(self, db: EmbeddedDatabase, tables: Mapping[str, pa.Table]) -> None:
+        self._db = db
+        self._tables = dict(tables)
+        self.deadlines = db.deadlines
+
+    def _take_cursor(self) -> Any:
+        cur = self._db._take_cursor()
+        try:
+            for name, table in self._tables.items():
+                cur.register(name, table)
+        except duckdb.Error as exc:
+            self._db._return_cursor(cur, reusable=False)
+            raise BackendError(
+                f"An uploaded table could not be prepared: {_clean(str(exc))}"
+            ) from exc
+        return cur
+
+    def _return_cursor(self, cur: Any, *, reusable: bool) -> None:
+        try:
+            for name in self._tables:
+                cur.unregister(name)
+        except duckdb.Error:
+            reusable = False
+        self._db._return_cursor(cur, reusable=reusable)
+
+    def _forget(self, stream: QueryStream) -> None:
+        self._db._forget(stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)  # anything else QueryStream may use of its database
 
 
 def _wanted_columns(table: FelisTable) -> list[tuple[str, str]]:

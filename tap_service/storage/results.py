@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import shutil
@@ -17,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from tap_service.exceptions import BackendUnavailableError, ResultStoreError
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tap_service.exceptions import BackendUnavailableError, ResultStoreError, UploadError
 from tap_service.uws.model import JobResult
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,28 @@ class ResultStore(Protocol):
     def delete(self, job_id: str) -> None: ...
 
     def check(self) -> None: ...
+
+    def write_upload(self, job_id: str, name: str, table: pa.Table) -> None:
+        """Keep a TAP_UPLOAD table of the job (Parquet beside its results) until deletion."""
+        ...
+
+    def read_upload(self, job_id: str, name: str) -> pa.Table:
+        """A table ``write_upload`` kept; ``UploadError`` if it is gone."""
+        ...
+
+
+UPLOADS = "uploads"
+
+
+def _upload_file(name: str) -> str:
+    """``<name>.parquet``; upload names are ADQL identifiers, checked again here."""
+    if not name or not name.isascii() or not all(c.isalnum() or c == "_" for c in name):
+        raise ValueError(f"not an upload name: {name!r}")
+    return f"{name.lower()}.parquet"
+
+
+def _gone(job_id: str, name: str) -> UploadError:
+    return UploadError(f"The uploaded table {name} of job {job_id} is no longer stored")
 
 
 def _safe_id(job_id: str) -> str:
@@ -118,6 +144,26 @@ class LocalResultStore:
 
     def check(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+
+    def write_upload(self, job_id: str, name: str, table: pa.Table) -> None:
+        folder = self.root / _safe_id(job_id) / UPLOADS
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                pq.write_table(table, out)
+            os.replace(tmp, folder / _upload_file(name))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def read_upload(self, job_id: str, name: str) -> pa.Table:
+        path = self.root / _safe_id(job_id) / UPLOADS / _upload_file(name)
+        try:
+            return pq.read_table(path)
+        except FileNotFoundError:
+            raise _gone(job_id, name) from None
 
 
 class S3ResultStore:
@@ -212,6 +258,34 @@ class S3ResultStore:
             if _is_boto_error(exc):
                 raise self._unreachable("deleted", exc) from exc
             raise
+
+    def _upload_key(self, job_id: str, name: str) -> str:
+        return f"{self.prefix}{_safe_id(job_id)}/{UPLOADS}/{_upload_file(name)}"
+
+    def write_upload(self, job_id: str, name: str, table: pa.Table) -> None:
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        buffer.seek(0)
+        self.client.upload_fileobj(
+            buffer,
+            self.bucket,
+            self._upload_key(job_id, name),
+            ExtraArgs={"ContentType": "application/vnd.apache.parquet"},
+        )
+
+    def read_upload(self, job_id: str, name: str) -> pa.Table:
+        buffer = io.BytesIO()
+        try:
+            self.client.download_fileobj(self.bucket, self._upload_key(job_id, name), buffer)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey"):
+                raise _gone(job_id, name) from None
+            raise BackendUnavailableError(
+                f"The uploaded table {name} could not be read from bucket {self.bucket}"
+            ) from exc
+        buffer.seek(0)
+        return pq.read_table(buffer)
 
     def check(self) -> None:
         try:

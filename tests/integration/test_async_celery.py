@@ -196,9 +196,41 @@ def test_pyvo_against_celery_and_s3(stack: Stack, objects: dict[str, list[float]
     assert [int(x) for x in job.fetch_result().to_table()["objectId"]] == objects["objectId"][:3]
 
 
+def test_upload_reaches_the_worker_through_s3(
+    stack: Stack, objects: dict[str, list[float]], moto_s3: MotoServer
+) -> None:
+    """The API keeps the uploaded table in the bucket; the worker process reads it from there."""
+    from astropy.table import Table
+
+    ids = [*objects["objectId"][::100][:500], -1, -2]
+    tap = pyvo.dal.TAPService(stack.url)
+    job = tap.submit_job(
+        f"SELECT t.objid, o.coord_ra FROM TAP_UPLOAD.t AS t JOIN {OBJECT} AS o "
+        "ON o.objectId = t.objid",
+        uploads={"t": Table({"objid": ids})},
+        maxrec=10_000,
+    )
+    s3 = boto3.client(
+        "s3", endpoint_url=moto_s3.url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+    key = f"async/{job.job_id}/uploads/t.parquet"  # TAP_S3__PREFIX defaults to async/
+    assert s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"] > 0
+    job.run()
+    job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=60)
+    assert job.phase == "COMPLETED", job.phase
+    result = job.fetch_result().to_table()
+    ra = dict(zip(objects["objectId"], objects["ra"], strict=True))
+    got = {int(i): float(r) for i, r in zip(result["objid"], result["coord_ra"], strict=True)}
+    assert got == {i: ra[i] for i in ids if i in ra}
+    job.delete()
+    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"async/{job.job_id}/")
+    assert listing.get("KeyCount", 0) == 0  # the upload went with the job
+
+
 def test_taplint_async_stages_on_celery(stack: Stack, artifacts: Path) -> None:
     report = artifacts / "taplint-async-celery.txt"
-    output, counts = run_taplint(stack.url, "QAS UWS", report)
+    output, counts = run_taplint(stack.url, "QAS UWS UPL", report)
     problems = [line for line in output.splitlines() if re.match(r"^[EFW]-", line)]
     summary = f"taplint: {counts}; report in {report}\n" + "\n".join(problems[:60])
     assert counts["errors"] == 0, summary

@@ -25,7 +25,6 @@ ALL_STAGES = (
 """Every stage of Debian's STILTS 3.4.7 taplint, in its own order."""
 
 NOT_RUN: Mapping[str, str] = {
-    "UPL": "TAP_UPLOAD is not merged yet (another branch)",
     "LOC": "ObsLocTAP: this service publishes no ivoa.obsplan table, and taplint reports a "
     "failure (F-LOC-NOTP-01) instead of skipping the stage",
     "OBS": "the demo's ivoa.ObsCore s_region is a double-array polygon: E-OBS-TYPX-01 until "

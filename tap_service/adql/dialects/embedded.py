@@ -388,6 +388,35 @@ class EmbeddedRenderer(Renderer):
         band = fmt_number(radius + sphere.PREFILTER_MARGIN_DEG)
         return f"({y} BETWEEN {cy} - {band} AND {cy} + {band} AND {exact})"
 
+    def comparison(self, c: ast.Comparison) -> str:
+        text = super().comparison(c)
+        band = self.distance_band(c)
+        return f"({band} AND {text})" if band else text
+
+    def distance_band(self, c: ast.Comparison) -> str | None:
+        """``DISTANCE(p1, p2) < r`` (constant r) implies ``|dec1 - dec2| <= r``: said in SQL,
+        it lets DuckDB run a cross-match (an upload joined with a catalog) as a range join
+        instead of computing the distance of every pair."""
+        if c.op in ("<", "<="):
+            call, bound = c.left, c.right
+        elif c.op in (">", ">="):
+            call, bound = c.right, c.left
+        else:
+            return None
+        if not (isinstance(call, ast.FunctionCall) and call.name == "DISTANCE"):
+            return None
+        if len(call.args) != 2:
+            return None
+        radius = const_value(bound)
+        if radius is None or not 0 <= radius < 90:
+            return None
+        _, y1 = self.point_components(call.args[0])
+        _, y2 = self.point_components(call.args[1])
+        if _is_number(y1) or _is_number(y2):
+            return None  # a cone search: its CONTAINS form is the one the prefilter serves
+        band = fmt_number(radius + sphere.PREFILTER_MARGIN_DEG)
+        return f"{y1} BETWEEN {y2} - {band} AND {y2} + {band}"
+
     def point_in_polygon(self, point: ast.Expr, polygon: ast.Expr) -> str:
         x, y = self.point_components(point)
         shape = const_polygon(polygon)
