@@ -102,7 +102,8 @@ class Base64Lines:
             )
             row = 1
         for start in range(0, usable, _SLAB_INPUT):
-            encoded = binascii.b2a_base64(view[start : min(start + _SLAB_INPUT, usable)], newline=False)
+            slab = view[start : min(start + _SLAB_INPUT, usable)]
+            encoded = binascii.b2a_base64(slab, newline=False)
             text = np.frombuffer(encoded, np.uint8).reshape(-1, _LINE_OUTPUT)
             out[row : row + len(text), :_LINE_OUTPUT] = text
             row += len(text)
@@ -236,9 +237,16 @@ class _Encoder:
         return self._string(column)
 
     def _boolean(self, column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> _Fixed:
-        values = column.fill_null(_FALSE).to_numpy(zero_copy_only=False)
-        out = np.where(values, np.uint8(_T), np.uint8(_F))
-        return _Fixed(out, nulls, _QUESTION)
+        # Straight from the values bitmap (what lies under a NULL is overwritten with '?').
+        data = column.buffers()[1]
+        if data is None:
+            return _Fixed(np.full(len(column), _QUESTION, np.uint8), nulls, _QUESTION)
+        bits = np.unpackbits(
+            np.frombuffer(data, np.uint8), count=column.offset + len(column), bitorder="little"
+        )[column.offset :]
+        bits *= np.uint8(_T - _F)
+        bits += np.uint8(_F)
+        return _Fixed(bits, nulls, _QUESTION)
 
     def _array(self, column: pa.Array) -> list[Part]:
         assert self.dtype is not None
@@ -264,11 +272,12 @@ class _Encoder:
 
     def _string(self, column: pa.Array) -> list[Part]:
         spec = self.spec
-        column = truncate(column.fill_null(_EMPTY_STRING) if column.null_count else column, spec)
+        column = truncate(_empty_for_null(column), spec)
         if spec.kind == "char":
             # VOTable 1.4 char is 7-bit ASCII and readers (astropy) decode it as such:
             # non-ASCII characters become '?'; declare text columns unicodeChar to keep them.
-            if len(column) and not pc.all(pc.string_is_ascii(column)).as_py():
+            text = np.frombuffer(string_buffer(column), np.uint8)
+            if len(text) and text.max() >= 0x80:
                 column = pc.replace_substring_regex(column, "[^\\x00-\\x7f]", "?")
             if spec.shape.count is None:
                 return [_Fixed(pc.binary_length(column).to_numpy(zero_copy_only=False)), column]
@@ -293,6 +302,22 @@ class _Encoder:
             _drop_split_surrogates(matrix)
             return [_Fixed(matrix)]
         return [_Fixed(units), _binary_array(data, offsets)]
+
+
+def _empty_for_null(column: pa.Array) -> pa.Array:
+    """A string column whose NULLs read as empty strings.  Producers usually leave NULL slots
+    empty already; then the same buffers without the validity bitmap will do (no copy)."""
+    if not column.null_count:
+        return column
+    validity, offsets_buffer, data = column.buffers()
+    if validity is not None and offsets_buffer is not None:
+        offsets = np.frombuffer(offsets_buffer, np.int32, len(column) + 1, column.offset * 4)
+        nulls = null_mask(column)
+        if not np.diff(offsets)[nulls].any():
+            return pa.Array.from_buffers(
+                column.type, len(column), [None, offsets_buffer, data], 0, column.offset
+            )
+    return column.fill_null(_EMPTY_STRING)
 
 
 class RecordLayout:
@@ -328,7 +353,7 @@ class RecordLayout:
         self._close(names, formats)
         self._buffers: dict[int, npt.NDArray[np.void]] = {}
         self._offsets: dict[int, npt.NDArray[np.int64]] = {}
-        self._null_bits = np.zeros((0, 8 * ((len(encoders) + 7) // 8)), dtype=np.bool_)
+        self._scratch: npt.NDArray[np.uint8] = np.empty(0, dtype=np.uint8)
 
     def _close(self, names: list[str], formats: list[np.dtype[np.generic]]) -> None:
         if names:
@@ -365,7 +390,7 @@ class RecordLayout:
             for name in group_names:
                 target = records[name]
                 if name == "nulls":
-                    target[...] = self._null_flags(null_masks, rows)
+                    self._null_flags(target, null_masks)
                     continue
                 part = fixed[name]
                 target[...] = part.values.reshape(target.shape)
@@ -373,7 +398,7 @@ class RecordLayout:
                     if target.ndim > 1:
                         target[part.nulls] = part.fill
                     else:
-                        np.copyto(target, part.fill, casting="unsafe", where=part.nulls)
+                        np.copyto(target, np.asarray(part.fill), casting="unsafe", where=part.nulls)
             pieces.append(records)
         if len(pieces) == 1 and isinstance(pieces[0], np.ndarray):
             return pieces[0].view(np.uint8).data
@@ -399,23 +424,26 @@ class RecordLayout:
         rows = len(records)
         cached = self._offsets.get(width)
         if cached is None or len(cached) < rows + 1:
-            cached = self._offsets[width] = np.arange(0, (rows + 1) * width, width, np.int64)
+            cached = self._offsets[width] = np.arange(0, (rows + 1) * width, width, dtype=np.int64)
         return cached[: rows + 1]
 
     def _null_flags(
-        self, null_masks: Sequence[npt.NDArray[np.bool_] | None], rows: int
-    ) -> npt.NDArray[np.uint8]:
-        """One bit per field, most significant first (BINARY2), packed per row."""
-        bits = self._null_bits
-        if len(bits) < rows:
-            bits = self._null_bits = np.zeros((rows, bits.shape[1]), dtype=np.bool_)
-        bits = bits[:rows]
-        for index, nulls in enumerate(null_masks):
-            if nulls is None:
-                bits[:, index] = False
-            else:
-                bits[:, index] = nulls
-        return np.packbits(bits, axis=1)
+        self, target: npt.NDArray[np.uint8], null_masks: Sequence[npt.NDArray[np.bool_] | None]
+    ) -> None:
+        """One bit per field, most significant first (BINARY2): each flag byte is built in a
+        contiguous scratch row, then stored into its (strided) place in the records."""
+        rows = len(target)
+        if len(self._scratch) < 2 * rows:
+            self._scratch = np.empty(2 * rows, dtype=np.uint8)
+        byte, shifted = self._scratch[:rows], self._scratch[rows : 2 * rows]
+        for number in range(target.shape[1]):
+            byte[...] = 0
+            for index in range(8 * number, min(8 * number + 8, len(null_masks))):
+                nulls = null_masks[index]
+                if nulls is not None:
+                    np.left_shift(nulls.view(np.uint8), 7 - index % 8, out=shifted)
+                    byte |= shifted
+            target[:, number] = byte
 
 
 def null_mask(column: pa.Array) -> npt.NDArray[np.bool_] | None:
@@ -428,7 +456,8 @@ def null_mask(column: pa.Array) -> npt.NDArray[np.bool_] | None:
     bits = np.unpackbits(
         np.frombuffer(validity, np.uint8), count=column.offset + len(column), bitorder="little"
     )
-    return bits[column.offset :] == 0
+    nulls: npt.NDArray[np.bool_] = bits[column.offset :] == 0
+    return nulls
 
 
 class BinaryWriter:
