@@ -42,8 +42,11 @@ def test_new_database_holds_tap_schema_describing_itself(db: EmbeddedDatabase) -
     assert [s["schema_name"] for s in schemas] == ["TAP_SCHEMA"]
     tables = db.catalog_tables()
     assert [t.qualified_name for t in tables] == [
-        "TAP_SCHEMA.schemas", "TAP_SCHEMA.tables", "TAP_SCHEMA.columns",
-        "TAP_SCHEMA.keys", "TAP_SCHEMA.key_columns",
+        "TAP_SCHEMA.schemas",
+        "TAP_SCHEMA.tables",
+        "TAP_SCHEMA.columns",
+        "TAP_SCHEMA.keys",
+        "TAP_SCHEMA.key_columns",
     ]
     columns = next(t for t in tables if t.name == "columns")
     assert len(columns.columns) == 14
@@ -85,7 +88,9 @@ def test_publish_demo_schema_and_read_it_back(db: EmbeddedDatabase) -> None:
     assert {"column_name": "psfFlux_flag", "data_type": "BOOLEAN"} in described
     keys = _rows(db, 'SELECT * FROM "TAP_SCHEMA"."key_columns" ORDER BY key_id')
     assert [(k["key_id"], k["from_column"]) for k in keys][:2] == [
-        ("CcdV_FS", "ccdVisitId"), ("Obj_FS", "objectId")]
+        ("CcdV_FS", "ccdVisitId"),
+        ("Obj_FS", "objectId"),
+    ]
 
 
 def test_republishing_replaces_rows_and_keeps_data(db: EmbeddedDatabase) -> None:
@@ -98,25 +103,32 @@ def test_republishing_replaces_rows_and_keeps_data(db: EmbeddedDatabase) -> None
     assert _rows(db, 'SELECT count(*) AS n FROM "TAP_SCHEMA"."columns"') == counts
     assert _rows(db, 'SELECT ccdVisitId FROM dp02_dc2_catalogs."CcdVisit"') == [{"ccdVisitId": 7}]
 
-    renamed = parse_felis({
-        "name": "dp02_dc2_catalogs", "description": "second edition",
-        "tables": [{"name": "Extra", "columns": [{"name": "x", "datatype": "int"}]}],
-    })
+    renamed = parse_felis(
+        {
+            "name": "dp02_dc2_catalogs",
+            "description": "second edition",
+            "tables": [{"name": "Extra", "columns": [{"name": "x", "datatype": "int"}]}],
+        }
+    )
     db.publish(renamed)
     names = [t.qualified_name for t in db.catalog_tables()]
     assert "dp02_dc2_catalogs.Extra" in names
     assert "dp02_dc2_catalogs.Object" not in names
-    schema_rows = _rows(db, "SELECT description FROM \"TAP_SCHEMA\".\"schemas\" "
-                            "WHERE schema_name = 'dp02_dc2_catalogs'")
+    schema_rows = _rows(
+        db,
+        'SELECT description FROM "TAP_SCHEMA"."schemas" WHERE schema_name = \'dp02_dc2_catalogs\'',
+    )
     assert schema_rows == [{"description": "second edition"}]
     assert _rows(db, 'SELECT count(*) AS n FROM "TAP_SCHEMA"."keys"')[0]["n"] == 5
 
 
 def test_publishing_a_changed_table_needs_replace(db: EmbeddedDatabase) -> None:
-    first = parse_felis({"name": "s", "tables": [
-        {"name": "T", "columns": [{"name": "a", "datatype": "int"}]}]})
-    second = parse_felis({"name": "s", "tables": [
-        {"name": "T", "columns": [{"name": "a", "datatype": "double"}]}]})
+    first = parse_felis(
+        {"name": "s", "tables": [{"name": "T", "columns": [{"name": "a", "datatype": "int"}]}]}
+    )
+    second = parse_felis(
+        {"name": "s", "tables": [{"name": "T", "columns": [{"name": "a", "datatype": "double"}]}]}
+    )
     db.publish(first)
     with pytest.raises(BackendError, match="different columns"):
         db.publish(second)
@@ -138,8 +150,11 @@ def test_dp02_dc2_at_full_width(db: EmbeddedDatabase) -> None:
     assert (ra.unit, ra.ucd) == ("deg", "pos.eq.ra;meta.main")
     forced = tables["dp02_dc2_catalogs.ForcedSource"]
     assert [c.name for c in forced.columns[:3]] == ["objectId", "band", "psfFlux"]  # 10, 20, 30
-    index = _rows(db, "SELECT column_index FROM \"TAP_SCHEMA\".\"columns\" WHERE "
-                      "table_name = 'dp02_dc2_catalogs.Object' AND column_name = 'coord_ra'")
+    index = _rows(
+        db,
+        'SELECT column_index FROM "TAP_SCHEMA"."columns" WHERE '
+        "table_name = 'dp02_dc2_catalogs.Object' AND column_name = 'coord_ra'",
+    )
     assert index == [{"column_index": 3}]
     physical = db.query('SELECT * FROM dp02_dc2_catalogs."Object" LIMIT 0')
     assert physical.num_columns == 991
@@ -287,9 +302,10 @@ def test_concurrent_readers_on_a_read_only_database(tmp_path: Path) -> None:
             )
     db = EmbeddedDatabase(tmp_path, read_only=True, setup_statements=setup_statements())
     try:
+
         def work(k: int) -> tuple[int, int, float]:
             sql = (
-                'SELECT count(*) AS n, sum(ccdVisitId) AS s, max(adql_distance(0, 0, 0, 1)) AS d '
+                "SELECT count(*) AS n, sum(ccdVisitId) AS s, max(adql_distance(0, 0, 0, 1)) AS d "
                 f'FROM dp02_dc2_catalogs."CcdVisit" WHERE visitId = {k % 100}'
             )
             batch = next(db.stream(sql))
@@ -320,6 +336,7 @@ def test_read_only_needs_an_existing_catalog(tmp_path: Path) -> None:
 
 def test_transactions_roll_back_on_error(db: EmbeddedDatabase) -> None:
     db.publish(load_felis(DEMO))
+
     def failing_change() -> None:
         with db.transaction() as cur:
             cur.execute('INSERT INTO dp02_dc2_catalogs."CcdVisit" (ccdVisitId) VALUES (1)')
@@ -379,3 +396,41 @@ def test_mixed_full_reads_and_early_closes_under_threads(db: EmbeddedDatabase) -
         full_reads = sum(1 for i in range(20) if (i + k) % 3 != 0)
         assert total == full_reads * (1000 + k)
     assert db.interrupt_all() == 0
+
+
+def test_service_connection_keeps_order_by_and_limit_exact(tmp_path: Path) -> None:
+    """The service opens the catalog without insertion-order preservation (so LIMIT streams
+    instead of holding its rows back): ORDER BY must still order every batch of a long
+    result, and LIMIT without ORDER BY must still return distinct rows of the table."""
+    from tap_service.config import Config
+    from tap_service.factory import open_backend
+
+    rows = 300_000
+    with EmbeddedDatabase(tmp_path) as writer:
+        writer.publish(load_felis(DEMO))
+        with writer.transaction() as cur:
+            # Stored in a scrambled order (a permutation of 0..rows-1), so that insertion
+            # order, id order and a parallel scan's order all differ.
+            cur.execute(
+                'INSERT INTO dp02_dc2_catalogs."CcdVisit" (ccdVisitId, visitId) '
+                f"SELECT (range * 7919) % {rows}, range % 100 FROM range({rows})"
+            )
+    db = open_backend(Config(data_dir=tmp_path))
+    assert isinstance(db, EmbeddedDatabase)
+    try:
+        table = 'dp02_dc2_catalogs."CcdVisit"'
+        for direction, limit in (("", 250_000), (" DESC", 120_001)):
+            sql = f"SELECT ccdVisitId FROM {table} ORDER BY ccdVisitId{direction} LIMIT {limit}"
+            batches = list(db.stream(sql, batch_rows=4096))
+            assert len(batches) > 10
+            ids = pa.Table.from_batches(batches).column(0).to_pylist()
+            expected = (
+                list(range(limit)) if not direction else list(range(rows - 1, rows - 1 - limit, -1))
+            )
+            assert ids == expected
+        batches = list(db.stream(f"SELECT ccdVisitId FROM {table} LIMIT 200000", batch_rows=4096))
+        ids = pa.Table.from_batches(batches).column(0).to_pylist()
+        assert len(ids) == 200_000 == len(set(ids))
+        assert all(0 <= i < rows for i in ids)
+    finally:
+        db.close()
