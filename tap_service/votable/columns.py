@@ -326,66 +326,35 @@ def batch_slices(batch: pa.RecordBatch, columns: int) -> Iterator[pa.RecordBatch
 
 
 class RowJoiner:
-    """Joins string columns and literal text element-wise into rows, back to back.
+    """Joins string columns and literal text element-wise into one string per row.
 
-    Adjacent literals are merged (``"</TD><TD>"``) and become constant columns (built once per
-    row count and reused).  All pieces are laid end to end and one ``take`` puts them in row
-    order, piece after piece, so the data buffer of the result is the text of all rows
-    (measured 12% faster for TABLEDATA than Arrow's element-wise join).  The columns must hold
-    no NULLs (fill them first): a NULL piece would be written as nothing.
+    Adjacent literals are merged (``"</TD><TD>"``) so the whole row is built in a single Arrow
+    pass; their scalars are cached because converting a Python value is slow in Arrow.
     """
 
     def __init__(self) -> None:
-        self._literals: dict[tuple[str, int], pa.Array] = {}
-        self._orders: dict[tuple[int, int], pa.Array] = {}
+        self._scalars: dict[str, pa.Scalar] = {}
 
-    def _literal(self, value: str, rows: int) -> pa.Array:
-        cached = self._literals.get((value, rows))
+    def _scalar(self, value: str) -> pa.Scalar:
+        cached = self._scalars.get(value)
         if cached is None:
-            if len(self._literals) > 64:  # a few row counts per response at most
-                self._literals.clear()
-            data = value.encode("utf-8")
-            offsets = np.arange(rows + 1, dtype=np.int32) * np.int32(len(data))
-            buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data * rows)]
-            cached = self._literals[(value, rows)] = pa.Array.from_buffers(
-                pa.string(), rows, buffers
-            )
+            cached = self._scalars[value] = pa.scalar(value, pa.string())
         return cached
 
-    def _order(self, pieces: int, rows: int) -> pa.Array:
-        """``0, rows, 2*rows, ..., 1, rows+1, ...``: piece ``p`` of row ``r`` sits at
-        ``p * rows + r`` once the pieces are laid end to end."""
-        cached = self._orders.get((pieces, rows))
-        if cached is None:
-            if len(self._orders) > 16:
-                self._orders.clear()
-            order = np.arange(rows, dtype=np.int32)[:, None] + np.arange(
-                0, pieces * rows, rows, dtype=np.int32
-            )
-            cached = self._orders[(pieces, rows)] = pa.array(order.ravel())
-        return cached
-
-    def rows(self, parts: Sequence[pa.Array | str], rows: int) -> bytes:
-        """The text of ``rows`` rows, each the concatenation of ``parts`` (columns of ``rows``
-        strings, or literal text repeated on every row)."""
-        if rows == 0:
-            return b""
-        merged: list[pa.Array] = []
+    def join(self, parts: Sequence[pa.Array | str]) -> pa.Array:
+        merged: list[pa.Array | pa.Scalar] = []
         literal: list[str] = []
         for part in parts:
             if isinstance(part, str):
                 literal.append(part)
                 continue
             if literal:
-                merged.append(self._literal("".join(literal), rows))
+                merged.append(self._scalar("".join(literal)))
                 literal = []
-            merged.append(part.cast(pa.string()) if part.type != pa.string() else part)
+            merged.append(part)
         if literal:
-            merged.append(self._literal("".join(literal), rows))
-        if len(merged) == 1:
-            return bytes(string_buffer(merged[0]))
-        interleaved = pa.concat_arrays(merged).take(self._order(len(merged), rows))
-        return bytes(string_buffer(interleaved))
+            merged.append(self._scalar("".join(literal)))
+        return pc.binary_join_element_wise(*merged, EMPTY)
 
 
 def string_buffer(column: pa.Array) -> memoryview:

@@ -35,6 +35,7 @@ from tap_service.votable.columns import (
     RowJoiner,
     batch_slices,
     conform,
+    string_buffer,
     text,
 )
 from tap_service.votable.document import Info
@@ -121,7 +122,7 @@ class DelimitedWriter:
                     parts.append(self._separator)
                 parts.append(self._column(conform(part.column(index), spec), spec))
             parts.append(self._newline)
-            out.append(self._joiner.rows(parts, part.num_rows))
+            out.append(bytes(string_buffer(self._joiner.join(parts))))
         return b"".join(out)
 
     def end(self, *, overflow: bool = False, infos_after: Sequence[Info] = ()) -> bytes:

@@ -22,6 +22,7 @@ from tap_service.votable.columns import (
     batch_slices,
     conform,
     fit_array,
+    string_buffer,
     text,
     truncate,
     xml_escape,
@@ -119,7 +120,7 @@ class TableDataWriter:
                     # Empty cells (NULL, "", []) become <TD/>: the tags are picked per row.
                     parts += [_OPEN.take(empty), values, _CLOSE.take(empty)]
             parts.append("</TR>\n")
-            out.append(self._joiner.rows(parts, part.num_rows))
+            out.append(bytes(string_buffer(self._joiner.join(parts))))
         return b"".join(out)
 
     def end(self, *, overflow: bool = False, infos_after: Sequence[Info] = ()) -> bytes:
