@@ -304,6 +304,17 @@ class _Encoder:
         return [_Fixed(units), _binary_array(data, offsets)]
 
 
+_Group: TypeAlias = tuple[np.dtype[np.void] | None, list[str]]
+
+
+def _uniform_width(values: pa.Array) -> int | None:
+    """The byte length shared by every value of a binary array, or None if they differ."""
+    offsets = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
+    widths = np.diff(offsets)
+    first = int(widths[0])
+    return first if bool((widths == first).all()) else None
+
+
 def _empty_for_null(column: pa.Array) -> pa.Array:
     """A string column whose NULLs read as empty strings.  Producers usually leave NULL slots
     empty already; then the same buffers without the validity bitmap will do (no copy)."""
@@ -323,43 +334,65 @@ def _empty_for_null(column: pa.Array) -> pa.Array:
 class RecordLayout:
     """How the parts of all fields interleave in a record: runs of fixed-size parts become one
     numpy structured array per batch (one pass per column, byte order swapped on assignment),
-    variable-size pieces sit between them."""
+    variable-size pieces sit between them.
+
+    A variable-size piece whose values all have the same length in a batch (a one-letter band
+    name, polygons of one vertex count) is a fixed-size part for that batch: it joins the
+    structured array around it, and the pieces left to interleave row by row get fewer.
+    """
 
     def __init__(self, encoders: Sequence[_Encoder], *, masked: bool) -> None:
         self.encoders = list(encoders)
         self.masked = masked
-        # Each group: (structured dtype, its part names) or (None, []) for a variable piece.
-        self.groups: list[tuple[np.dtype[np.void] | None, list[str]]] = []
-        names: list[str] = []
-        formats: list[np.dtype[np.generic]] = []
+        # Every part in record order: its name and big-endian dtype, or None when variable.
+        self._slots: list[tuple[str, np.dtype[np.generic] | None]] = []
         if masked:
-            names.append("nulls")
-            formats.append(np.dtype(("u1", ((len(encoders) + 7) // 8,))))
-        self.part_names: list[list[str | None]] = []
+            self._slots.append(("nulls", np.dtype(("u1", ((len(encoders) + 7) // 8,)))))
+        self.part_names: list[list[str]] = []
+        self._variable: list[str] = []
         for index, encoder in enumerate(encoders):
-            part_names: list[str | None] = []
+            part_names: list[str] = []
             for number, part in enumerate(encoder.layout):
+                name = f"c{index}_{number}"
+                self._slots.append((name, part))
+                part_names.append(name)
                 if part is None:
-                    self._close(names, formats)
-                    names, formats = [], []
-                    self.groups.append((None, []))
-                    part_names.append(None)
-                else:
-                    name = f"c{index}_{number}"
-                    names.append(name)
-                    formats.append(part)
-                    part_names.append(name)
+                    self._variable.append(name)
             self.part_names.append(part_names)
-        self._close(names, formats)
-        self._buffers: dict[int, npt.NDArray[np.void]] = {}
+        self._groups: dict[tuple[int | None, ...], list[_Group]] = {}
+        self._buffers: dict[np.dtype[np.void], npt.NDArray[np.void]] = {}
         self._offsets: dict[int, npt.NDArray[np.int64]] = {}
         self._orders: dict[tuple[int, int], pa.Array] = {}
         self._scratch: npt.NDArray[np.uint8] = np.empty(0, dtype=np.uint8)
 
-    def _close(self, names: list[str], formats: list[np.dtype[np.generic]]) -> None:
+    def groups(self, uniform: tuple[int | None, ...]) -> list[_Group]:
+        """Runs of fixed-size parts (a structured dtype and its names) and variable pieces (a
+        name), given the byte length shared by all values of each variable piece in this
+        batch (``None`` where they differ)."""
+        cached = self._groups.get(uniform)
+        if cached is not None:
+            return cached
+        width = dict(zip(self._variable, uniform, strict=True))
+        groups: list[_Group] = []
+        names: list[str] = []
+        formats: list[np.dtype[np.generic]] = []
+        for name, part in self._slots:
+            if part is None and width[name] is None:
+                if names:
+                    groups.append((np.dtype({"names": names, "formats": formats}), names))
+                names, formats = [], []
+                groups.append((None, [name]))
+                continue
+            if part is None:
+                part = np.dtype(("u1", (width[name],)))
+            names.append(name)
+            formats.append(part)
         if names:
-            dtype = np.dtype({"names": names, "formats": formats})
-            self.groups.append((dtype, names))
+            groups.append((np.dtype({"names": names, "formats": formats}), names))
+        if len(self._groups) > 32:  # lengths vary little between batches; keep a few layouts
+            self._groups.clear()
+        self._groups[uniform] = groups
+        return groups
 
     def encode(self, columns: Sequence[pa.Array]) -> bytes | memoryview:
         """The records of one batch.  The result may be a view of a buffer this layout reuses
@@ -369,25 +402,28 @@ class RecordLayout:
             return b""
         null_masks = [null_mask(column) for column in columns]
         fixed: dict[str, _Fixed] = {}
-        var: list[pa.Array] = []
+        var: dict[str, pa.Array] = {}
         for column, nulls, encoder, names in zip(
             columns, null_masks, self.encoders, self.part_names, strict=True
         ):
             for part_name, part in zip(names, encoder.encode(column, nulls), strict=True):
-                if part_name is None:
-                    assert isinstance(part, pa.Array)
-                    var.append(part.cast(pa.binary()) if part.type != pa.binary() else part)
-                else:
-                    assert isinstance(part, _Fixed)
+                if isinstance(part, _Fixed):
                     fixed[part_name] = part
+                else:
+                    var[part_name] = part.cast(pa.binary()) if part.type != pa.binary() else part
+        uniform = []
+        for name in self._variable:
+            width = _uniform_width(var[name])
+            if width is not None:
+                data = np.frombuffer(string_buffer(var[name]), np.uint8)
+                fixed[name] = _Fixed(data.reshape(rows, width))
+            uniform.append(width)
         pieces: list[npt.NDArray[np.void] | pa.Array] = []
-        var_index = 0
-        for group, (dtype, group_names) in enumerate(self.groups):
+        for dtype, group_names in self.groups(tuple(uniform)):
             if dtype is None:
-                pieces.append(var[var_index])
-                var_index += 1
+                pieces.append(var[group_names[0]])
                 continue
-            records = self._records(group, dtype, rows)
+            records = self._records(dtype, rows)
             for name in group_names:
                 target = records[name]
                 if name == "nulls":
@@ -429,12 +465,14 @@ class RecordLayout:
             self._orders[(pieces, rows)] = cached
         return cached
 
-    def _records(self, group: int, dtype: np.dtype[np.void], rows: int) -> npt.NDArray[np.void]:
+    def _records(self, dtype: np.dtype[np.void], rows: int) -> npt.NDArray[np.void]:
         """A structured array for ``rows`` records of one group, reused from batch to batch
         (every field is assigned before use)."""
-        buffer = self._buffers.get(group)
+        buffer = self._buffers.get(dtype)
         if buffer is None or len(buffer) < rows:
-            buffer = self._buffers[group] = np.empty(rows, dtype=dtype)
+            if len(self._buffers) > 32:
+                self._buffers.clear()
+            buffer = self._buffers[dtype] = np.empty(rows, dtype=dtype)
         return buffer[:rows]
 
     def _fixed_offsets(self, records: npt.NDArray[np.void]) -> npt.NDArray[np.int64]:
