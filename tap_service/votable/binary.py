@@ -177,10 +177,9 @@ class _Fixed:
 Part: TypeAlias = _Fixed | pa.Array
 
 
-def _raw_numbers(column: pa.Array) -> npt.NDArray[np.generic]:
-    """The values buffer of a numeric Arrow array as numpy, without copying (NULL slots hold
-    whatever the producer left there; callers overwrite them)."""
-    dtype = np.dtype(column.type.to_pandas_dtype())
+def _raw_numbers(column: pa.Array, dtype: np.dtype[np.generic]) -> npt.NDArray[np.generic]:
+    """The values buffer of a numeric Arrow array as numpy (native ``dtype``), without copying
+    (NULL slots hold whatever the producer left there; callers overwrite them)."""
     values = column.buffers()[1]
     if values is None:  # an all-NULL array may come without a values buffer
         return np.zeros(len(column), dtype=dtype)
@@ -204,6 +203,7 @@ class _Encoder:
         else:
             self.null_number = float("nan") if spec.is_float else V1_INTEGER_NULLS[datatype]
         self.dtype = spec.numpy_dtype
+        self.native = None if self.dtype is None else self.dtype.newbyteorder("=")
         self.layout = self._layout()
         self._null_element: pa.Scalar | None = None
         if spec.is_array:
@@ -233,7 +233,8 @@ class _Encoder:
         if spec.kind == "number":
             if spec.is_array:
                 return self._array(column)
-            return [_Fixed(_raw_numbers(column), nulls, self.null_number)]
+            assert self.native is not None
+            return [_Fixed(_raw_numbers(column, self.native), nulls, self.null_number)]
         return self._string(column)
 
     def _boolean(self, column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> _Fixed:
