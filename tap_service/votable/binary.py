@@ -4,13 +4,19 @@ A binary record is the concatenation of each field's bytes (BINARY2 first puts o
 bit per field).  Each run of consecutive fixed-size parts (numbers, booleans, fixed arrays and
 strings, the element counts of variable values) is one numpy structured array per batch, with
 big-endian fields: assigning a column to it swaps the byte order and interleaves in a single
-pass.  Variable-size data (strings, ``*`` arrays) stays in Arrow binary arrays, and Arrow's
-``binary_join_element_wise`` interleaves the pieces row by row in C.  When every field is
+pass.  Variable-size data (strings, ``*`` arrays) stays in Arrow binary arrays, unless all its
+values in the batch have one length (then it is a fixed-size part for that batch); one Arrow
+``take`` over all pieces laid end to end puts them in record order, in C.  When every field is
 fixed-size the structured array itself is the record stream.
 
 The record stream is base64-encoded in 57-byte groups (76 characters and a newline per line);
 the bytes left over after the last whole group are kept for the next batch, so the encoded
 stream is the same whether the rows arrive in one batch or in many.
+
+Speed (docs/formats.md): NULL masks and booleans come straight from Arrow's bitmaps, and no
+buffer proportional to the batch is allocated afresh per batch except the returned ``bytes``
+(record arrays and the base64 framing buffer are reused): on this workload, page faults on
+fresh multi-megabyte buffers cost more than the encoding itself.
 """
 
 from __future__ import annotations
