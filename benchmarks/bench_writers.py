@@ -53,6 +53,8 @@ FIELDS = [
     Field(name="r_psfFluxErr", datatype="float", unit="nJy"),
     Field(name="i_psfFlux", datatype="double", unit="nJy"),
     Field(name="i_psfFluxErr", datatype="float", unit="nJy"),
+    Field(name="z_psfFlux", datatype="double", unit="nJy"),
+    Field(name="z_psfFluxErr", datatype="float", unit="nJy"),
     Field(name="g_extendedness", datatype="float"),
     Field(name="r_extendedness", datatype="float"),
     Field(name="i_pixelFlags_saturated", datatype="boolean"),
@@ -80,7 +82,7 @@ def make_batch(rows: int, seed: int) -> pa.RecordBatch:
         pa.array(rng.integers(0, 49, rows, dtype=np.int16)),
         pa.array(rng.random(rows) < 0.8),
     ]
-    for _band in "gri":
+    for _band in "griz":
         columns.append(pa.array(rng.lognormal(6, 2, rows), mask=mask(0.05)))
         columns.append(pa.array(rng.lognormal(3, 1, rows).astype(np.float32), mask=mask(0.05)))
     columns.append(pa.array(rng.random(rows).astype(np.float32), mask=mask(0.1)))
@@ -153,6 +155,43 @@ def run_child(response_format: str, rows: int, batch_rows: int) -> dict[str, Any
     return {"seconds": elapsed, "cpu": cpu, "bytes": size, "extra_kib": after - before}
 
 
+def run_paired(rows: int, batch_rows: int, rounds: int) -> dict[str, Any]:
+    """BINARY2 and the limit alternately in one process, ``rounds`` times each: the share of
+    the limit from pairs measured seconds apart, which other load distorts far less than
+    separate processes do."""
+    batches = [make_batch(batch_rows, seed) for seed in range(DISTINCT_BATCHES)]
+    payloads = [_payload(batch) for batch in batches]
+    count = -(-rows // batch_rows)
+
+    def limit() -> tuple[float, int]:
+        cpu = time.process_time()
+        size = 0
+        for index in range(count):
+            size += len(binascii.b2a_base64(payloads[index % DISTINCT_BATCHES].copy()))
+        return time.process_time() - cpu, size
+
+    def ours() -> tuple[float, int]:
+        writer = make_writer("votable", FIELDS)
+        cpu = time.process_time()
+        size = 0
+        for index in range(count):
+            size += len(writer.write_batch(batches[index % DISTINCT_BATCHES]))
+        return time.process_time() - cpu, size
+
+    shares, ours_mbs, limit_mbs = [], [], []
+    for _ in range(rounds):
+        limit_cpu, limit_size = limit()
+        ours_cpu, ours_size = ours()
+        ours_mbs.append(ours_size / ours_cpu / 1e6)
+        limit_mbs.append(limit_size / limit_cpu / 1e6)
+        shares.append(ours_mbs[-1] / limit_mbs[-1])
+    return {
+        "share": statistics.median(shares),
+        "ours_mbs": statistics.median(ours_mbs),
+        "limit_mbs": statistics.median(limit_mbs),
+    }
+
+
 def astropy_binary2(rows: int) -> dict[str, Any]:
     """Reference: astropy's own BINARY2 writer on the same kind of rows."""
     from astropy.io.votable.tree import VOTableFile
@@ -189,14 +228,18 @@ def main() -> None:
     parser.add_argument("--formats", nargs="*", default=FORMATS)
     parser.add_argument("--astropy-rows", type=int, default=50_000)
     parser.add_argument("--batch-rows", type=int, default=BATCH_ROWS)
+    parser.add_argument(
+        "--memory-rows", type=int, default=4_000_000, help="BINARY2 peak memory at this many rows"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = (
-            astropy_binary2(args.rows)
-            if args.child == "astropy"
-            else run_child(args.child, args.rows, args.batch_rows)
-        )
+        if args.child == "astropy":
+            result = astropy_binary2(args.rows)
+        elif args.child == "paired":
+            result = run_paired(args.rows, args.batch_rows, args.runs)
+        else:
+            result = run_child(args.child, args.rows, args.batch_rows)
         print(json.dumps(result))
         return
 
@@ -205,37 +248,112 @@ def main() -> None:
     print(f"median of {args.runs} runs, each in a fresh process; load average {load:.1f}")
     print("(wall = elapsed time; cpu = process CPU time, less sensitive to other load)\n")
     header = (
-        f"{'format':<12} {'wall MB/s':>10} {'cpu MB/s':>9} {'Mrows/s':>8} {'seconds':>8}"
-        f" {'MB out':>7} {'peak extra MiB':>15}"
+        f"{'format':<12} {'wall MB/s':>10} {'cpu MB/s':>9} {'Mrows/s':>8} {'cpu Mrows/s':>11}"
+        f" {'seconds':>8} {'MB out':>7} {'peak extra MiB':>15}"
     )
     print(header)
     print("-" * len(header))
-    medians: dict[str, float] = {}
-    for name in [*args.formats, "limit", "astropy"]:
-        rows = args.astropy_rows if name == "astropy" else args.rows
-        runs = []
-        for _ in range(args.runs if name != "astropy" else min(args.runs, 3)):
-            command = [sys.executable, __file__, "--child", name, "--rows", str(rows)]
-            command += ["--batch-rows", str(args.batch_rows)]
-            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-            runs.append(json.loads(output))
+    names = [*args.formats, "limit", "astropy"]
+    rows_of = {name: args.astropy_rows if name == "astropy" else args.rows for name in names}
+    # Round robin (one run of every format, then the next round): load that comes and goes
+    # during the benchmark then weighs on all formats alike, which keeps the ratios fair.
+    all_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for round_number in range(args.runs):
+        for name in names:
+            if name != "astropy" or round_number < 3:
+                all_runs[name].append(_child(name, rows_of[name], args.batch_rows))
+    results: dict[str, dict[str, float]] = {}
+    for name in names:
+        rows = rows_of[name]
+        runs = all_runs[name]
         seconds = statistics.median(run["seconds"] for run in runs)
         cpu = statistics.median(run["cpu"] for run in runs)
         size = runs[0]["bytes"]
         extra = statistics.median(run["extra_kib"] for run in runs) / 1024
-        medians[name] = size / cpu / 1e6
+        results[name] = {
+            "wall_mbs": size / seconds / 1e6,
+            "cpu_mbs": size / cpu / 1e6,
+            "wall_rows": rows / seconds,
+            "cpu_rows": rows / cpu,
+            "extra_mib": extra,
+        }
         label = {"astropy": "astropy b2", "limit": "b64 limit"}.get(name, name)
         memory = "n/a" if name == "astropy" else f"{extra:.1f}"
         print(
             f"{label:<12} {size / seconds / 1e6:10.1f} {size / cpu / 1e6:9.1f}"
-            f" {rows / seconds / 1e6:8.3f} {seconds:8.3f} {size / 1e6:7.1f} {memory:>15}"
+            f" {rows / seconds / 1e6:8.3f} {rows / cpu / 1e6:11.3f} {seconds:8.3f}"
+            f" {size / 1e6:7.1f} {memory:>15}"
         )
-    if "votable" in medians:
-        ratio = medians["votable"] / medians["astropy"]
-        print(f"\nBINARY2 vs astropy BINARY2 (cpu MB/s): {ratio:.0f}x")
-        share = medians["votable"] / medians["limit"]
-        print(f"BINARY2 vs the numpy+base64 limit (cpu MB/s): {share:.0%}")
-    print("targets (issue 6): BINARY2 >= 500 MB/s, TABLEDATA >= 0.4 Mrows/s, peak extra <= 50 MiB")
+    growth: list[tuple[int, float]] = []
+    if "votable" in results and args.memory_rows:
+        # Peak extra memory must not grow with the row count: BINARY2 once more, far longer.
+        run = _child("votable", args.memory_rows, args.batch_rows)
+        growth.append((args.memory_rows, run["extra_kib"] / 1024))
+        print(f"\nBINARY2 at {args.memory_rows:,} rows: peak extra {growth[0][1]:.1f} MiB")
+    paired = None
+    if "votable" in results:
+        command = [sys.executable, __file__, "--child", "paired", "--rows", str(args.rows)]
+        command += ["--batch-rows", str(args.batch_rows), "--runs", str(args.runs)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        paired = json.loads(output)
+        print(
+            f"BINARY2 and the limit alternately in one process ({args.runs} pairs, cpu):"
+            f" {paired['ours_mbs']:.0f} and {paired['limit_mbs']:.0f} MB/s,"
+            f" median share {paired['share']:.0%}"
+        )
+    _verdicts(results, growth, paired)
+
+
+def _child(name: str, rows: int, batch_rows: int) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", name, "--rows", str(rows)]
+    command += ["--batch-rows", str(batch_rows)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(output)
+    return result
+
+
+def _verdicts(
+    results: dict[str, dict[str, float]],
+    growth: list[tuple[int, float]],
+    paired: dict[str, float] | None,
+) -> None:
+    """Issue 6 targets, each judged on CPU time (what the code costs) and on wall time (what
+    this machine delivered with its current load)."""
+    print("\ntargets (issue 6)                      cpu              wall")
+    checks: list[tuple[str, float, float, float, str]] = []
+    b2, limit, astropy = results.get("votable"), results.get("limit"), results.get("astropy")
+    if b2 is not None:
+        checks.append(("BINARY2 >= 500 MB/s", b2["cpu_mbs"], b2["wall_mbs"], 500.0, "MB/s"))
+        if limit is not None:
+            cpu_share = b2["cpu_mbs"] / limit["cpu_mbs"] * 100
+            wall_share = b2["wall_mbs"] / limit["wall_mbs"] * 100
+            checks.append(("BINARY2 >= 50% of the b64 limit", cpu_share, wall_share, 50.0, "%"))
+        if paired is not None:
+            share = paired["share"] * 100
+            checks.append(("  same, paired in one process", share, share, 50.0, "%"))
+        if astropy is not None:
+            cpu_ratio = b2["cpu_mbs"] / astropy["cpu_mbs"]
+            wall_ratio = b2["wall_mbs"] / astropy["wall_mbs"]
+            checks.append(("BINARY2 >= 100x astropy", cpu_ratio, wall_ratio, 100.0, "x"))
+    td = results.get("votable/td")
+    if td is not None:
+        checks.append(("TABLEDATA >= 400k rows/s", td["cpu_rows"], td["wall_rows"], 4e5, "rows/s"))
+    for label, cpu, wall, target, unit in checks:
+        print(
+            f"  {label:<34} {cpu:>9.0f} {unit:<6} {_mark(cpu >= target)}"
+            f"  {wall:>9.0f} {unit:<6} {_mark(wall >= target)}"
+        )
+    peaks = [(name, r["extra_mib"]) for name, r in results.items() if name != "astropy"]
+    peaks += [(f"votable@{rows:,}", extra) for rows, extra in growth]
+    worst = max(peaks, key=lambda item: item[1]) if peaks else ("-", 0.0)
+    print(
+        f"  {'peak extra memory <= 50 MiB':<34} worst {worst[1]:.1f} MiB ({worst[0]})"
+        f" {_mark(worst[1] <= 50)}"
+    )
+
+
+def _mark(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
 
 
 if __name__ == "__main__":

@@ -379,3 +379,41 @@ def test_mixed_full_reads_and_early_closes_under_threads(db: EmbeddedDatabase) -
         full_reads = sum(1 for i in range(20) if (i + k) % 3 != 0)
         assert total == full_reads * (1000 + k)
     assert db.interrupt_all() == 0
+
+
+def test_service_connection_keeps_order_by_and_limit_exact(tmp_path: Path) -> None:
+    """The service opens the catalog without insertion-order preservation (so LIMIT streams
+    instead of holding its rows back): ORDER BY must still order every batch of a long
+    result, and LIMIT without ORDER BY must still return distinct rows of the table."""
+    from tap_service.config import Config
+    from tap_service.factory import open_backend
+
+    rows = 300_000
+    with EmbeddedDatabase(tmp_path) as writer:
+        writer.publish(load_felis(DEMO))
+        with writer.transaction() as cur:
+            # Stored in a scrambled order (a permutation of 0..rows-1), so that insertion
+            # order, id order and a parallel scan's order all differ.
+            cur.execute(
+                'INSERT INTO dp02_dc2_catalogs."CcdVisit" (ccdVisitId, visitId) '
+                f"SELECT (range * 7919) % {rows}, range % 100 FROM range({rows})"
+            )
+    db = open_backend(Config(data_dir=tmp_path))
+    assert isinstance(db, EmbeddedDatabase)
+    try:
+        table = 'dp02_dc2_catalogs."CcdVisit"'
+        for direction, limit in (("", 250_000), (" DESC", 120_001)):
+            sql = f"SELECT ccdVisitId FROM {table} ORDER BY ccdVisitId{direction} LIMIT {limit}"
+            batches = list(db.stream(sql, batch_rows=4096))
+            assert len(batches) > 10
+            ids = pa.Table.from_batches(batches).column(0).to_pylist()
+            expected = (
+                list(range(limit)) if not direction else list(range(rows - 1, rows - 1 - limit, -1))
+            )
+            assert ids == expected
+        batches = list(db.stream(f"SELECT ccdVisitId FROM {table} LIMIT 200000", batch_rows=4096))
+        ids = pa.Table.from_batches(batches).column(0).to_pylist()
+        assert len(ids) == 200_000 == len(set(ids))
+        assert all(0 <= i < rows for i in ids)
+    finally:
+        db.close()
