@@ -290,7 +290,7 @@ def _fits(e: a.Expr, kind: fn.ArgKind) -> bool:
     if kind == "geometry":
         return k == "geometry"
     # point: a point, or a generic shape that may hold one
-    return k == "geometry" and (v.xtype or "").lower() in ("point", "shape", "region")
+    return k == "geometry" and v.geometry in ("point", "shape", "region")
 
 
 def _stands_anywhere(e: a.Expr, kind: fn.ArgKind) -> bool:
