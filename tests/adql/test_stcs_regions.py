@@ -2,15 +2,14 @@
 
 The checker types such a column as a region; the embedded dialect parses the string per row
 (``adql_stcs``) and runs the POLYGON or CIRCLE test on its numbers; the Qserv dialect refuses.
-Results on DuckDB are compared with an independent computation: polygons are built as straight
-quadrilaterals in a gnomonic (tangent-plane) projection, where great circles are straight lines,
-so point-in-polygon is matplotlib's planar ``Path.contains_points`` there; circle tests use
-astropy separations; edge distances are astropy separations to densely sampled edges.
+Results on DuckDB are compared with an independent computation (tests/fixtures/sky_geometry.py):
+polygons are built as quadrilaterals in a gnomonic projection, where great circles are straight
+lines, so point-in-polygon is matplotlib's planar test there; circle tests and edge distances
+are astropy separations.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,12 +19,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from astropy.coordinates import SkyCoord
-from matplotlib.path import Path as PlanarPath
 
 from tap_service.adql import AdqlUnsupportedError, check, parse, to_sql
 from tap_service.adql.catalog import ColumnInfo, SimpleCatalog, TableInfo
 from tap_service.adql.dialects.embedded import setup_statements
 from tap_service.adql.types import ValueType
+from tests.fixtures.sky_geometry import SkyPolygon, inverse_gnomonic
 
 N_FIELDS = 400
 N_POINTS = 150
@@ -58,32 +57,6 @@ def _sql(adql: str, dialect: str = "embedded") -> str:
     return to_sql(check(parse(adql), CATALOG), dialect)
 
 
-# --------------------------------------------------------------------------- independent geometry
-
-
-def _deproject(ra0: float, dec0: float, x: npt.NDArray[Any], y: npt.NDArray[Any]) -> Any:
-    """Inverse gnomonic projection about (ra0, dec0), degrees in and out."""
-    centre = SkyCoord(ra0 * u.deg, dec0 * u.deg)
-    frame = centre.skyoffset_frame()
-    # The offset frame's tangent-plane coordinates: lon = atan(x), lat = atan(y / sqrt(1 + x²)).
-    lon = np.degrees(np.arctan(x))
-    lat = np.degrees(np.arctan2(y, np.sqrt(1 + x**2)))
-    sky = SkyCoord(lon * u.deg, lat * u.deg, frame=frame).icrs
-    return sky.ra.deg, sky.dec.deg
-
-
-def _project(ra0: float, dec0: float, ra: npt.NDArray[Any], dec: npt.NDArray[Any]) -> Any:
-    """Gnomonic projection about (ra0, dec0); NaN for points on the far hemisphere."""
-    centre = SkyCoord(ra0 * u.deg, dec0 * u.deg)
-    off = SkyCoord(ra * u.deg, dec * u.deg).transform_to(centre.skyoffset_frame())
-    lon, lat = np.radians(off.lon.deg), np.radians(off.lat.deg)
-    cos_c = np.cos(lat) * np.cos(lon)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.where(cos_c > 0, np.tan(lon), np.nan)
-        y = np.where(cos_c > 0, np.tan(lat) / np.cos(lon), np.nan)
-    return x, y
-
-
 class Field:
     """One stored region with its independent geometry."""
 
@@ -107,9 +80,9 @@ class Field:
         plane = corners @ rot.T
         if rng.uniform() < 0.5:
             plane = plane[::-1]
-        self.plane = plane
-        ra, dec = _deproject(centre[0], centre[1], plane[:, 0], plane[:, 1])
+        ra, dec = inverse_gnomonic(centre[0], centre[1], plane[:, 0], plane[:, 1])
         self.vertices = np.stack([ra % 360.0, dec], axis=1)
+        self.polygon = SkyPolygon(self.vertices[:, 0], self.vertices[:, 1])
         frame = "ICRS " if ident % 3 else "ICRS GEOCENTER SPHERICAL2 "
         self.text = "POLYGON " + frame + " ".join(repr(float(v)) for v in self.vertices.ravel())
 
@@ -119,11 +92,7 @@ class Field:
                 SkyCoord(self.centre[0] * u.deg, self.centre[1] * u.deg)
             )
             return np.asarray(sep.deg <= self.size)
-        x, y = _project(self.centre[0], self.centre[1], ra, dec)
-        inside = PlanarPath(self.plane).contains_points(
-            np.stack([np.nan_to_num(x, nan=1e9), np.nan_to_num(y, nan=1e9)], axis=1)
-        )
-        return np.asarray(inside & ~np.isnan(x))
+        return self.polygon.contains(ra, dec)
 
     def distance_to_boundary(self, ra: float, dec: float) -> float:
         """Smallest angle (deg) from a position to the region's boundary."""
@@ -131,12 +100,7 @@ class Field:
         if self.kind == "CIRCLE":
             centre = SkyCoord(self.centre[0] * u.deg, self.centre[1] * u.deg)
             return float(abs(target.separation(centre).deg - self.size))
-        t = np.linspace(0, 1, 4000)
-        edges = list(itertools.pairwise(np.vstack([self.plane, self.plane[:1]])))
-        xs = np.concatenate([a[0] + t * (b[0] - a[0]) for a, b in edges])
-        ys = np.concatenate([a[1] + t * (b[1] - a[1]) for a, b in edges])
-        bra, bdec = _deproject(self.centre[0], self.centre[1], xs, ys)
-        return float(np.min(target.separation(SkyCoord(bra * u.deg, bdec * u.deg)).deg))
+        return self.polygon.distance_to_edges(ra, dec)
 
     def vertex_coords(self) -> Any:
         return SkyCoord(self.vertices[:, 0] * u.deg, self.vertices[:, 1] * u.deg)
