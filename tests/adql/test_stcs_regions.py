@@ -287,3 +287,14 @@ def test_qserv_refuses_stored_regions(where: str) -> None:
 
 def test_qserv_selects_the_region_string() -> None:
     assert "s_region" in _sql("SELECT id, s_region FROM demo.fields", "qserv")
+
+
+def test_the_region_is_still_a_string_to_like_and_comparisons(duck: Any) -> None:
+    circles = {f.id for f in FIELDS if f.text.startswith("CIRCLE ")}
+    assert _ids(duck, "SELECT id FROM demo.fields WHERE s_region LIKE 'CIRCLE %'") == circles
+    one = FIELDS[7]
+    assert _ids(duck, f"SELECT id FROM demo.fields WHERE s_region = '{one.text}'") == {one.id}
+    assert _ids(duck, "SELECT id FROM demo.fields WHERE s_region IS NULL") == {N_FIELDS}
+    checked = check(parse("SELECT LOWER(s_region) AS r FROM demo.fields"), CATALOG)
+    assert checked.columns[0].xtype is None
+    assert "LIKE" in _sql("SELECT id FROM demo.fields WHERE s_region LIKE 'C%'", "qserv")
