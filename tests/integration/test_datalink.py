@@ -259,3 +259,33 @@ def test_light_curve_as_async_job(
     )
     assert png.status_code == 400
     assert "synchronously" in png.text
+
+
+def test_stilts_plots_s_region_as_footprints(
+    datalink_service: RunningService, tmp_path: Path
+) -> None:
+    """TOPCAT's plotting (STILTS plot2sky, area layer) reads our s_region strings as STC-S."""
+    stilts = shutil.which("stilts")
+    if stilts is None:
+        pytest.fail("stilts is not installed: run `make system-deps` (Debian package stilts)")
+    votable = tmp_path / "footprints.vot"
+    response = requests.get(
+        f"{datalink_service.base_url}/sync",
+        params={"LANG": "ADQL", "QUERY": "SELECT TOP 100 s_region FROM ivoa.ObsCore"},
+        timeout=60,
+    )
+    assert response.status_code == 200
+    votable.write_bytes(response.content)
+    png = tmp_path / "footprints.png"
+    result = subprocess.run(
+        [stilts, "plot2sky", f"in={votable}", "layer1=area", "area1=s_region",
+         "color1=red", f"out={png}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    pixels = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    red = (pixels[..., 0] > 180) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
+    assert red.sum() > 100  # the footprints' outlines are drawn
