@@ -258,6 +258,12 @@ def _kind(v: ValueType) -> str:
     return "other"  # arrays, legacy adql:* datatypes ...: not ours to judge
 
 
+def _is_stcs(v: ValueType) -> bool:
+    """An STC-S region string (``char``, xtype ``adql:REGION``): a region to CONTAINS and
+    INTERSECTS, and still a string to LIKE, ``=`` and the string functions."""
+    return v.geometry == "region" and v.datatype in t.STRING_DATATYPES
+
+
 def _type_of(e: a.Expr) -> ValueType:
     return e.type_ if e.type_ is not None else t.UNKNOWN
 
@@ -286,11 +292,11 @@ def _fits(e: a.Expr, kind: fn.ArgKind) -> bool:
     if kind == "integer":
         return v.is_integer
     if kind == "string":
-        return k in ("string", "timestamp")
+        return k in ("string", "timestamp") or _is_stcs(v)
     if kind == "geometry":
         return k == "geometry"
     # point: a point, or a generic shape that may hold one
-    return k == "geometry" and (v.xtype or "").lower() in ("point", "shape", "region")
+    return k == "geometry" and v.geometry in ("point", "shape", "region")
 
 
 def _stands_anywhere(e: a.Expr, kind: fn.ArgKind) -> bool:
@@ -342,7 +348,7 @@ def _comparable_types(left: ValueType, right: ValueType, *, string_literal: bool
     A string literal compares with anything but a geometry: ``objectId = '123'`` and
     ``obs_start > '2020-01-01'`` are common, and every backend converts the literal.
     """
-    kinds = {_kind(left), _kind(right)}
+    kinds = {"string" if _is_stcs(v) else _kind(v) for v in (left, right)}
     if kinds & {"unknown", "other"} or len(kinds) == 1:
         return True
     if string_literal and "geometry" not in kinds:

@@ -16,6 +16,9 @@ NUMERIC_DATATYPES = frozenset(
 INTEGER_DATATYPES = frozenset({"unsignedByte", "short", "int", "long"})
 STRING_DATATYPES = frozenset({"char", "unicodeChar"})
 GEOMETRY_XTYPES = frozenset({"point", "circle", "polygon", "box", "region", "shape", "moc"})
+REGION_XTYPES = frozenset({"adql:region", "region"})
+"""xtypes of STC-S region strings (``char``): TAP 1.0's ``adql:REGION``, which ObsCore 1.1 gives
+``s_region``.  Their geometry kind is ``region``; a dialect decides what it can do with them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +32,18 @@ class ValueType:
         return self.datatype is None
 
     @property
+    def geometry(self) -> str | None:
+        """The geometry kind (point, circle, polygon, box, region, shape, moc), else None."""
+        if self.xtype is None:
+            return None
+        x = self.xtype.lower()
+        if x in REGION_XTYPES:
+            return "region"
+        return x if x in GEOMETRY_XTYPES else None
+
+    @property
     def is_geometry(self) -> bool:
-        return self.xtype is not None and self.xtype.lower() in GEOMETRY_XTYPES
+        return self.geometry is not None
 
     @property
     def is_timestamp(self) -> bool:

@@ -1,8 +1,9 @@
 """``ivoa.ObsCore`` for the demo: one row per processed visit image (visit × detector).
 
 Rows are derived, deterministically, from the demo's CcdVisit table: every fifth visit with all
-its detectors (a few thousand rows).  ``s_region`` is the detector footprint as a DALI polygon
-(four vertices, degrees) stored as a DuckDB ``DOUBLE[]``, so ADQL CONTAINS/INTERSECTS work on it;
+its detectors (a few thousand rows).  ``s_region`` is the detector footprint as ObsCore 1.1
+wants it, an STC-S string ``POLYGON ICRS ra1 dec1 ... ra4 dec4`` (xtype ``adql:REGION``); the
+embedded dialect parses it for ADQL CONTAINS/INTERSECTS;
 ``access_url`` is the DataLink ``{links}`` URL of the row's ``obs_publisher_did``, made from the
 configured base URL when the catalog is built (rebuild after changing it).
 """
@@ -42,7 +43,8 @@ BAND_EDGES = {
 
 @dataclass
 class ObsCoreRows:
-    """Column arrays in stored order (``nulls[name]`` True where NULL) and the polygons."""
+    """Column arrays in stored order (``nulls[name]`` True where NULL) and the footprints
+    (flattened vertex lists, the numbers of ``s_region``)."""
 
     columns: dict[str, npt.NDArray[Any]]
     regions: list[list[float]]
@@ -57,7 +59,7 @@ class ObsCoreRows:
             name: pa.array(values, mask=self.nulls.get(name))
             for name, values in self.columns.items()
         }
-        arrays["s_region"] = pa.array(self.regions, pa.list_(pa.float64()))
+        arrays["s_region"] = pa.array([stcs_polygon(r) for r in self.regions], pa.string())
         return pa.table(arrays)
 
 
@@ -71,6 +73,12 @@ def ccd_visit_from_did(did: str) -> int | None:
         return None
     tail = did[len(DID_PREFIX) :]
     return int(tail) if tail.isdigit() and len(tail) <= 18 else None
+
+
+def stcs_polygon(vertices: list[float]) -> str:
+    """``POLYGON ICRS ra1 dec1 ...``: the STC-S form ObsCore 1.1 gives s_region (repr digits,
+    so the numbers read back exactly)."""
+    return "POLYGON ICRS " + " ".join(repr(v) for v in vertices)
 
 
 def footprints(ra: npt.NDArray[Any], dec: npt.NDArray[Any]) -> list[list[float]]:
@@ -168,8 +176,6 @@ def build_obscore(
     rows = generate_obscore(ccd, datalink_base_url(config or Config()))
     db.publish_in(cur, schema, replace_tables=True)
     name = qualified(schema.name, "ObsCore")
-    # Felis has no array type for DuckDB here: the polygon column is made a DOUBLE[] list.
-    cur.execute(f"ALTER TABLE {name} ALTER {quote('s_region')} TYPE DOUBLE[]")
     arrow = rows.to_arrow()
     names = [c.name for c in schema.table("ObsCore").columns]
     view = "__demo_obscore"

@@ -1,15 +1,18 @@
-"""ivoa.ObsCore in the demo: rows, spatial ADQL on s_region against brute force, {links} of
-datasets, the obscore_links descriptor on results, and the ObsCore declaration in capabilities."""
+"""ivoa.ObsCore in the demo: rows, spatial ADQL on s_region (STC-S) against astropy/numpy,
+{links} of datasets, the obscore_links descriptor on results, the ObsCore capabilities."""
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import astropy.units as u
 import numpy as np
 import pytest
+from astropy.coordinates import SkyCoord
 from astropy.io.votable import parse
 
 from tap_service import adql
@@ -28,6 +31,7 @@ from tap_service.services.demo_obscore import (
 from tap_service.services.query import QueryRequest
 from tap_service.services.vosi import capabilities_document
 from tap_service.storage.embedded import EmbeddedDatabase
+from tests.fixtures.sky_geometry import SkyPolygon, parse_stcs_polygon
 
 RUBIN_DATALINK = Path(__file__).resolve().parents[3] / "shared" / "rubin-sdm" / "datalink"
 BASE = "https://example.org"
@@ -60,10 +64,10 @@ def _expected_regions() -> tuple[np.ndarray, list[str]]:
     return np.array(rows.regions), list(rows.columns["obs_publisher_did"])
 
 
-def _inside(poly: np.ndarray, ra: float, dec: float) -> np.ndarray:
-    """Point in the axis-aligned footprint (our footprints are RA/Dec boxes)."""
-    ras, decs = poly[:, 0::2], poly[:, 1::2]
-    return (ras.min(1) <= ra) & (ra <= ras.max(1)) & (decs.min(1) <= dec) & (dec <= decs.max(1))
+@functools.cache
+def _polygons() -> tuple[list[SkyPolygon], list[str]]:
+    regions, dids = _expected_regions()
+    return [SkyPolygon(r[0::2], r[1::2]) for r in regions], dids
 
 
 def test_a_few_thousand_deterministic_rows(factory: Factory) -> None:
@@ -74,57 +78,88 @@ def test_a_few_thousand_deterministic_rows(factory: Factory) -> None:
     assert publisher_did(ccd_visit_from_did(dids[0]) or 0) == dids[0]
 
 
-@pytest.mark.parametrize(("ra", "dec"), [(60.0, -35.0), (52.3, -30.1), (70.5, -43.2)])
+def test_s_region_is_an_stcs_polygon_string(factory: Factory) -> None:
+    regions, dids = _expected_regions()
+    by_did = dict(zip(dids, regions, strict=True))
+    rows = _rows(factory, "SELECT TOP 50 obs_publisher_did, s_region FROM ivoa.ObsCore")
+    assert len(rows) == 50
+    for row in rows:
+        text = row["s_region"]
+        assert isinstance(text, str)
+        frame, numbers = parse_stcs_polygon(text)
+        assert frame == "ICRS"
+        assert numbers.tolist() == list(by_did[str(row["obs_publisher_did"])])
+    service = factory.query_service()
+    prepared = service.prepare(
+        QueryRequest(query="SELECT TOP 1 s_region FROM ivoa.ObsCore", lang="ADQL")
+    )
+    field = parse(io.BytesIO(b"".join(service.stream(prepared)))).get_first_table().fields[0]
+    assert (field.datatype, field.arraysize, field.xtype) == ("char", "*", "adql:REGION")
+    assert field.ucd == "pos.outline;obs.field"
+
+
+@pytest.mark.parametrize(
+    ("row", "offset"),
+    [(0, (0.0, 0.0)), (1234, (0.05, -0.08)), (2900, (-0.09, 0.09)), (77, (0.3, 0))],
+)
 def test_contains_point_in_s_region_matches_brute_force(
-    factory: Factory, ra: float, dec: float
+    factory: Factory, row: int, offset: tuple[float, float]
 ) -> None:
-    polys, dids = _expected_regions()
-    expected = {d for d, hit in zip(dids, _inside(polys, ra, dec), strict=True) if hit}
+    """Positions near a footprint's centre (inside it, near its edge, beyond it)."""
+    polygons, dids = _polygons()
+    ra, dec = polygons[row].ra0 + offset[0], polygons[row].dec0 + offset[1]
+    here = SkyCoord(ra * u.deg, dec * u.deg)
+    centres = SkyCoord([p.ra0 for p in polygons] * u.deg, [p.dec0 for p in polygons] * u.deg)
+    near = here.separation(centres).deg < 0.5  # footprints are 0.2 deg across
+    expected = {
+        d for d, p, n in zip(dids, polygons, near, strict=True) if n and p.contains(ra, dec)[0]
+    }
     rows = _rows(
         factory,
         "SELECT obs_publisher_did FROM ivoa.ObsCore "
         f"WHERE CONTAINS(POINT('ICRS', {ra}, {dec}), s_region) = 1",
     )
     assert {r["obs_publisher_did"] for r in rows} == expected
+    assert (dids[row] in expected) == bool(polygons[row].contains(ra, dec)[0])
 
 
-def test_intersects_circle_and_s_region(factory: Factory) -> None:
-    polys, dids = _expected_regions()
-    # Footprints whose centre lies within 0.5 deg certainly meet a 0.6 deg circle; footprints
-    # 2 deg away certainly do not.
+@pytest.mark.parametrize(("ra", "dec", "radius"), [(60.0, -35.0, 0.6), (55.1, -40.2, 0.15)])
+def test_intersects_circle_and_s_region(
+    factory: Factory, ra: float, dec: float, radius: float
+) -> None:
+    polygons, dids = _polygons()
+    here = SkyCoord(ra * u.deg, dec * u.deg)
+    centres = SkyCoord([p.ra0 for p in polygons] * u.deg, [p.dec0 for p in polygons] * u.deg)
+    near = here.separation(centres).deg < radius + 0.5  # footprints are 0.2 deg across
+    expected, ambiguous = set(), set()
+    for did, polygon, candidate in zip(dids, polygons, near, strict=True):
+        if not candidate:
+            continue
+        distance = polygon.distance_to_edges(ra, dec)
+        if abs(distance - radius) < 1e-4:
+            ambiguous.add(did)
+        if polygon.contains(ra, dec)[0] or distance <= radius:
+            expected.add(did)
     rows = _rows(
         factory,
-        "SELECT obs_publisher_did, s_ra, s_dec FROM ivoa.ObsCore "
-        "WHERE INTERSECTS(CIRCLE('ICRS', 60, -35, 0.6), s_region) = 1",
+        "SELECT obs_publisher_did FROM ivoa.ObsCore "
+        f"WHERE INTERSECTS(CIRCLE('ICRS', {ra}, {dec}, {radius}), s_region) = 1",
     )
     got = {r["obs_publisher_did"] for r in rows}
-    centre_ra = polys[:, 0::2].mean(1)
-    centre_dec = polys[:, 1::2].mean(1)
-    sep = np.degrees(
-        np.arccos(
-            np.clip(
-                np.sin(np.radians(centre_dec)) * np.sin(np.radians(-35))
-                + np.cos(np.radians(centre_dec))
-                * np.cos(np.radians(-35))
-                * np.cos(np.radians(centre_ra - 60)),
-                -1,
-                1,
-            )
-        )
-    )
-    assert {d for d, s in zip(dids, sep, strict=True) if s < 0.5} <= got
-    assert not {d for d, s in zip(dids, sep, strict=True) if s > 2.0} & got
-    assert got
+    assert got - ambiguous == expected - ambiguous
+    assert expected - ambiguous
 
 
 def test_qserv_refuses_s_region_tests_with_a_clear_message() -> None:
     catalog = SimpleCatalog(load_felis(OBSCORE_SCHEMA_PATH).table_infos())
-    text = (
-        "SELECT obs_id FROM ivoa.ObsCore WHERE CONTAINS(POINT('ICRS', 60.0, -35.0), s_region) = 1"
-    )
-    checked = adql.check(adql.parse(text), catalog, text=text)
-    with pytest.raises(adql.AdqlError, match="on Qserv the region must be"):
-        adql.to_sql(checked, "qserv")
+    for where in (
+        "CONTAINS(POINT('ICRS', 60.0, -35.0), s_region) = 1",
+        "INTERSECTS(CIRCLE('ICRS', 60.0, -35.0, 1), s_region) = 1",
+    ):
+        text = f"SELECT obs_id FROM ivoa.ObsCore WHERE {where}"
+        checked = adql.check(adql.parse(text), catalog, text=text)
+        with pytest.raises(adql.AdqlError, match=r"STC-S string .*not supported by Qserv"):
+            adql.to_sql(checked, "qserv")
 
 
 def test_results_with_access_url_carry_the_links_descriptor(factory: Factory) -> None:

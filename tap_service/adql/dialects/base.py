@@ -554,7 +554,6 @@ def geometry_kind(e: ast.Expr) -> str | None:
     if isinstance(e, ast.Region):
         return "region"
     t = e.type_
-    if t is not None and t.xtype is not None:
-        x = t.xtype.lower()
-        return "polygon" if x == "box" else x
+    if t is not None and t.geometry is not None:
+        return "polygon" if t.geometry == "box" else t.geometry
     return None

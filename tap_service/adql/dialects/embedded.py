@@ -19,8 +19,10 @@ groups of a dec-sorted table instead of evaluating trigonometry on every row.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from tap_service.adql import ast, sphere
+from tap_service.adql import types as t
 from tap_service.adql.dialects.base import (
     Renderer,
     const_circle,
@@ -29,6 +31,7 @@ from tap_service.adql.dialects.base import (
     fmt_number,
     geometry_kind,
 )
+from tap_service.adql.errors import AdqlUnsupportedError
 from tap_service.adql.rewrite import const_value
 
 _EDGE_NORMAL = """
@@ -109,6 +112,19 @@ CREATE OR REPLACE MACRO adql_cpoly_in_circle(v, ra0, dec0, r) AS
     r < 90 AND list_aggregate(list_transform(range(len(v) // 2), lambda i:
         adql_pt_in_circle(v[2 * i + 1], v[2 * i + 2], ra0, dec0, r)), 'bool_and')
 """,
+    # An STC-S region string (xtype adql:REGION, e.g. ObsCore's s_region) as its shape word and
+    # its numbers: 'POLYGON ICRS 1 2 3 4 5 6' -> {shape: 'POLYGON', v: [1, 2, 3, 4, 5, 6]}.
+    # Frame, reference position and flavour words (ICRS, GEOCENTER, SPHERICAL2 ...) are no
+    # numbers and drop out; the shape is NULL for a NULL string.
+    """
+CREATE OR REPLACE MACRO adql_stcs(s) AS {
+    'shape': upper(regexp_extract(s, '^\\s*([A-Za-z]*)', 1)),
+    'v': list_transform(
+        list_filter(regexp_split_to_array(trim(s), '\\s+'),
+                    lambda adql_tok: TRY_CAST(adql_tok AS DOUBLE) IS NOT NULL),
+        lambda adql_tok: CAST(adql_tok AS DOUBLE))
+}
+""",
     """
 CREATE OR REPLACE MACRO adql_truncate(x, n) AS trunc(x * pow(10, n)) / pow(10, n)
 """,
@@ -146,6 +162,14 @@ _SIMPLE_MATH = {
 }
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Rendered(ast.Expr):
+    """A geometry operand already in SQL: the numbers of a parsed STC-S region, typed as the
+    DALI polygon or circle they hold, so the shape tests below apply to it unchanged."""
+
+    sql: str
+
+
 def _is_number(sql: str) -> bool:
     try:
         float(sql)
@@ -159,6 +183,11 @@ class EmbeddedRenderer(Renderer):
 
     def quote(self, name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
+
+    def expr(self, e: ast.Expr) -> str:
+        if isinstance(e, _Rendered):
+            return e.sql
+        return super().expr(e)
 
     def order_item(self, item: ast.OrderItem) -> str:
         return super().order_item(item) + (" NULLS LAST" if item.descending else " NULLS FIRST")
@@ -305,6 +334,9 @@ class EmbeddedRenderer(Renderer):
         return test if positive else f"NOT ({test})"
 
     def _region_test(self, call: ast.FunctionCall) -> str:
+        for index, arg in enumerate(call.args):
+            if geometry_kind(arg) == "region":
+                return self.stcs_region_test(call, index)
         a, b = call.args
         ka, kb = geometry_kind(a), geometry_kind(b)
         if call.name == "INTERSECTS" and kb == "point" and ka != "point":
@@ -333,6 +365,40 @@ class EmbeddedRenderer(Renderer):
             "supported are a POINT in any region, two CIRCLEs, a CIRCLE intersecting a "
             "POLYGON or BOX, and a POLYGON or BOX contained in a CIRCLE",
             call,
+        )
+
+    def stcs_region_test(self, call: ast.FunctionCall, index: int) -> str:
+        """The test with an STC-S region string (a column typed ``adql:REGION``) as operand.
+
+        The string is parsed once per row (``adql_stcs``, bound by a one-element
+        ``list_transform``: a macro argument used many times would be parsed as many times),
+        then the test for a POLYGON or for a CIRCLE runs on its numbers.  A NULL region gives
+        NULL; any other shape (BOX, UNION, ...) or a malformed one stops the query with an error
+        naming the value, rather than silently matching nothing.
+        """
+        var = f"adql_r{index}"
+        tests: dict[str, str] = {}
+        for shape, typ in (("POLYGON", t.POLYGON), ("CIRCLE", t.CIRCLE)):
+            args = list(call.args)
+            args[index] = _Rendered(sql=f"{var}.v", type_=typ, pos=call.args[index].pos)
+            try:
+                tests[shape] = self._region_test(replace(call, args=tuple(args)))
+            except AdqlUnsupportedError as e:
+                raise AdqlUnsupportedError(
+                    f"{e.message} (the region column holds STC-S POLYGON and CIRCLE strings; "
+                    "each shape must be supported)",
+                    line=e.line,
+                    column=e.column,
+                ) from e
+        region = self.expr(call.args[index])
+        message = self.string(f"{call.name}: not an STC-S POLYGON or CIRCLE: ")
+        return (
+            f"list_transform([adql_stcs({region})], lambda {var}: CASE"
+            f" WHEN {var}.shape IS NULL THEN NULL"
+            f" WHEN {var}.shape = 'POLYGON' AND len({var}.v) >= 6 AND len({var}.v) % 2 = 0"
+            f" THEN {tests['POLYGON']}"
+            f" WHEN {var}.shape = 'CIRCLE' AND len({var}.v) = 3 THEN {tests['CIRCLE']}"
+            f" ELSE error({message} || left({region}, 80)) END)[1]"
         )
 
     def convex_lists(self, polygon: ast.Expr) -> list[str]:

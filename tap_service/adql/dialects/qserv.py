@@ -344,6 +344,15 @@ class QservRenderer(Renderer):
         return f"scisql_angSep({x}, {y}, {cx}, {cy})", fmt_number(radius)
 
     def _scisql_calls(self, call: ast.FunctionCall) -> list[str]:
+        for arg in call.args:
+            if geometry_kind(arg) == "region":
+                fail(
+                    f"{call.name} on a region stored as an STC-S string (xtype adql:REGION, "
+                    "such as ObsCore's s_region) is not supported by Qserv: scisql tests a point "
+                    "against a CIRCLE, BOX or POLYGON written in the query only; test the "
+                    "centre instead (in ObsCore: CONTAINS(POINT(s_ra, s_dec), CIRCLE(...)) = 1)",
+                    arg,
+                )
         point, region = self._point_region(call)
         if point is None or region is None:
             kinds = " and ".join(geometry_kind(a) or "value" for a in call.args)
