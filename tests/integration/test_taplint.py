@@ -27,8 +27,6 @@ ALL_STAGES = (
 NOT_RUN: Mapping[str, str] = {
     "LOC": "ObsLocTAP: this service publishes no ivoa.obsplan table, and taplint reports a "
     "failure (F-LOC-NOTP-01) instead of skipping the stage",
-    "OBS": "the demo's ivoa.ObsCore s_region is a double-array polygon: E-OBS-TYPX-01 until "
-    "the s_region branch lands (test_datalink.py runs OBS with that one report accepted)",
 }
 
 
