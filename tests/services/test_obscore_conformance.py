@@ -316,3 +316,31 @@ def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TAP_OBSCORE_DECLARE", "sometimes")
     with pytest.raises(ValueError, match="auto"):
         Config()
+
+
+def test_check_obscore_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tap_service.cli import main
+
+    assert main(["check-obscore", "--felis", str(OBSCORE_SCHEMA_PATH)]) == 0
+    assert "conforms to ObsCore 1.1" in capsys.readouterr().out
+
+    broken = tmp_path / "broken.yaml"
+    with OBSCORE_SCHEMA_PATH.open(encoding="utf-8") as stream:
+        document = yaml.safe_load(stream)
+    (table,) = document["tables"]
+    table["columns"] = [c for c in table["columns"] if c["name"] != "pol_xel"]
+    next(c for c in table["columns"] if c["name"] == "s_ra")["ivoa:unit"] = "rad"
+    broken.write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert main(["check-obscore", "--felis", str(broken)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert "does not conform to ObsCore 1.1 (2 defects" in lines[0]
+    assert [line.split(" (")[0] for line in lines[1:]] == [
+        "  mandatory column pol_xel is missing",
+        "  column s_ra: unit 'rad', expected 'deg'",
+    ]
+
+    (table,) = document["tables"]
+    table["name"] = "NotObsCore"
+    broken.write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert main(["check-obscore", "--felis", str(broken)]) == 1
+    assert "no ivoa.ObsCore table" in capsys.readouterr().out
