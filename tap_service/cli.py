@@ -181,6 +181,50 @@ def _load_tap_schema(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _check_obscore(args: argparse.Namespace, config: Config) -> int:
+    from tap_service.adql.catalog import TableInfo
+    from tap_service.exceptions import TapError
+    from tap_service.services.obscore import OBSCORE_TABLE, decide, find_obscore
+
+    tables: list[TableInfo] = []
+    if args.felis:
+        from tap_service.felis.model import FelisError, load_felis
+
+        try:
+            for path in args.felis:
+                tables.extend(load_felis(path).table_infos())
+        except (FelisError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        where = ", ".join(str(path) for path in args.felis)
+    else:
+        from tap_service.factory import Factory
+
+        factory = Factory(config)
+        try:
+            tables.extend(factory.tap_schema.model.tables())
+        except TapError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            factory.close()
+        where = "TAP_SCHEMA"
+    if find_obscore(tables) is None:
+        print(f"no {OBSCORE_TABLE} table in {where}: ObsCore is not declared")
+        return 1
+    declaration = decide(tables, "auto")
+    if not declaration.defects:
+        print(f"{declaration.table} in {where} conforms to ObsCore 1.1 (declared with auto)")
+        return 0
+    print(
+        f"{declaration.table} in {where} does not conform to ObsCore 1.1 "
+        f"({len(declaration.defects)} defects; not declared with auto):"
+    )
+    for defect in declaration.defects:
+        print(f"  {defect}")
+    return 1
+
+
 def _standin(args: argparse.Namespace, config: Config) -> int:
     from tap_service.services.standin import build_standin
 
@@ -335,6 +379,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("felis", nargs="+", type=Path, help="Felis YAML files")
     load.set_defaults(run=_load_tap_schema)
+
+    check = commands.add_parser(
+        "check-obscore",
+        help="check ivoa.ObsCore against ObsCore 1.1 (mandatory columns, utypes, UCDs, units, "
+        "datatypes), as TAP_OBSCORE_DECLARE=auto does; exit 1 listing the defects",
+    )
+    check.add_argument(
+        "--felis",
+        action="append",
+        type=Path,
+        help="check this Felis YAML (repeatable) instead of the configured TAP_SCHEMA",
+    )
+    check.set_defaults(run=_check_obscore)
 
     standin = commands.add_parser(
         "standin",

@@ -421,6 +421,13 @@ class Config(BaseSettings):
     user_functions: list[UserFunctionConfig] = Field(
         default_factory=list, description="User-defined ADQL functions (see docs/configuration.md)."
     )
+    obscore_declare: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Declare the ObsCore 1.1 data model in /capabilities for the published "
+        "ivoa.ObsCore table: auto (only if it conforms: every mandatory ObsCore 1.1 column, "
+        "with the standard utype, UCD, unit and datatype; otherwise one warning at start-up "
+        "lists the defects), always (whenever ivoa.ObsCore is published), never.",
+    )
     qserv: QservConfig = Field(default_factory=QservConfig)
     uws: UwsConfig = Field(default_factory=UwsConfig)
     upload: UploadConfig = Field(default_factory=UploadConfig)

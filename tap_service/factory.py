@@ -18,6 +18,8 @@ from tap_service.adql.catalog import UserFunction
 from tap_service.adql.types import ValueType
 from tap_service.config import Config
 from tap_service.exceptions import BackendUnavailableError, TapError
+from tap_service.services.obscore import ObsCoreDeclaration
+from tap_service.services.obscore import decide as decide_obscore
 from tap_service.services.query import QueryService
 from tap_service.services.tapschema import TapSchemaService
 from tap_service.services.vosi import Availability
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from tap_service.services.datalink import LightCurveService, LinksService
     from tap_service.services.jobs import JobRunner, JobService
     from tap_service.services.quotas import QuotaService
+    from tap_service.services.tapschema import TapSchemaModel
     from tap_service.storage.jobs import JobStore
     from tap_service.storage.results import ResultStore
     from tap_service.storage.tokens import TokenStore
@@ -67,6 +70,7 @@ class Factory:
         self._token_store: TokenStore | None = None
         self._auth_service: AuthService | None = None
         self._quota_service: QuotaService | None = None
+        self._obscore: tuple[TapSchemaModel, ObsCoreDeclaration] | None = None
 
     @property
     def backend(self) -> Backend:
@@ -84,15 +88,31 @@ class Factory:
     def query_service(self) -> QueryService:
         return QueryService(self.config, self.backend, self.tap_schema)
 
-    def data_models(self) -> list[tuple[str, str]]:
-        """Data models the published tables realise, for TAPRegExt (ObsCore when present)."""
-        from tap_service.services.vosi import OBSCORE_1_1
+    def obscore_declaration(self) -> ObsCoreDeclaration:
+        """Whether ivoa.ObsCore is declared as ObsCore 1.1, decided once per TAP_SCHEMA snapshot.
 
+        The first decision on a snapshot logs its warning (defects of a published table).
+        """
+        model = self.tap_schema.model
+        cached = self._obscore
+        if cached is not None and cached[0] is model:
+            return cached[1]
+        mode = self.config.obscore_declare
+        declaration = decide_obscore(model.tables(), mode)
+        with self._lock:
+            if self._obscore is None or self._obscore[0] is not model:
+                self._obscore = (model, declaration)
+                warning = declaration.warning(mode)
+                if warning:
+                    log.warning("%s", warning)
+        return declaration
+
+    def data_models(self) -> list[tuple[str, str]]:
+        """Data models the published tables realise, for TAPRegExt (ObsCore when it conforms)."""
         try:
-            present = self.tap_schema.model.find_table("ivoa.ObsCore") is not None
+            return self.obscore_declaration().data_models
         except TapError:
             return []
-        return [OBSCORE_1_1] if present else []
 
     def lightcurve_service(self) -> LightCurveService:
         from tap_service.services.datalink import LightCurveService
@@ -256,6 +276,7 @@ class Factory:
         datalink_templates(self.config)
         try:
             _ = self.tap_schema.model
+            self.obscore_declaration()  # its warning, if any, belongs to the start-up log
         except TapError as exc:
             log.warning("TAP_SCHEMA not read at start-up: %s", exc.message)
 

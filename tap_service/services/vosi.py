@@ -109,13 +109,13 @@ def _features(kind: str, forms: Iterable[tuple[str, str | None]]) -> str:
     return "".join(parts)
 
 
-OBSCORE_1_1 = ("ivo://ivoa.net/std/ObsCore#core-1.1", "ObsCore-1.1")
-
-
 def capabilities_document(
     config: Config, base_url: str, *, data_models: Sequence[tuple[str, str]] = ()
 ) -> str:
-    """``data_models``: (ivo-id, name) of the data models the tables realise (ObsCore)."""
+    """``data_models``: (ivo-id, name) of the data models the tables realise.
+
+    ObsCore 1.1 is among them only for a conforming ivoa.ObsCore (``services.obscore``).
+    """
     dialect = config.backend
     language = [
         "    <language>\n      <name>ADQL</name>\n",

@@ -16,6 +16,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,8 @@ OBJECT = f"{SCHEMA}.Object"
 VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
 
 # Stages run on this service: everything but what the demo cannot run yet for lack of a
-# feature (UPL: uploads; LOC: no ivoa.obsplan).  OBS runs: this ivoa.ObsCore has string
-# s_region, as ObsCore 1.1 wants.
+# feature (UPL: uploads; LOC: no ivoa.obsplan).  OBS runs, and finds no ObsCore declared:
+# Rubin's ivoa.ObsCore does not conform to ObsCore 1.1 (TAP_OBSCORE_DECLARE=auto).
 REAL_NOT_RUN = {stage: why for stage, why in NOT_RUN.items() if stage != "OBS"}
 REAL_STAGES = stages_except(REAL_NOT_RUN)
 
@@ -71,10 +72,16 @@ def obscore_felis() -> dict[str, Any]:
     return _yaml(DP02_OBSCORE)
 
 
+@dataclass(frozen=True)
+class RealService:
+    running: RunningService
+    timings: dict[str, float]
+    log: Path
+    env: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def real_service(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[RunningService, dict[str, float]]]:
+def real_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealService]:
     data_dir = tmp_path_factory.mktemp("real-schema")
     env = {**os.environ, "TAP_DATA_DIR": str(data_dir)}
     started = time.perf_counter()
@@ -90,15 +97,16 @@ def real_service(
     )
     generated = time.perf_counter()
     assert result.returncode == 0, f"tap-service generate failed:\n{result.stderr}"
-    running = start_service(data_dir, tmp_path_factory.mktemp("real-logs") / "serve.log")
+    log = tmp_path_factory.mktemp("real-logs") / "serve.log"
+    running = start_service(data_dir, log)
     timings = {"generate": generated - started, "start": time.perf_counter() - generated}
-    yield running, timings
+    yield RealService(running, timings, log, env)
     stop_service(running)
 
 
 @pytest.fixture(scope="module")
-def tap_url(real_service: tuple[RunningService, dict[str, float]]) -> str:
-    return real_service[0].base_url
+def tap_url(real_service: RealService) -> str:
+    return real_service.running.base_url
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +160,8 @@ def _expected_votable(column: dict[str, Any]) -> tuple[str, str | None, str | No
     return datatype, arraysize, xtype
 
 
-def test_startup_is_quick(real_service: tuple[RunningService, dict[str, float]]) -> None:
-    _, timings = real_service
+def test_startup_is_quick(real_service: RealService) -> None:
+    timings = real_service.timings
     print(f"generate {timings['generate']:.1f} s, start {timings['start']:.1f} s")
     assert timings["generate"] < 60, timings
 
@@ -358,57 +366,81 @@ def test_positions_are_on_the_sky(tap: pyvo.dal.TAPService) -> None:
     assert int(cone["n"][0]) > 0
 
 
-def _schema_deviations(output: str, obscore_felis: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """OBS reports caused by Rubin's dp02_obscore.yaml itself, and the others.
+def _obscore_defects(obscore_felis: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """Columns of Rubin's ObsCore with a utype (all unprefixed), and the mandatory ones missing.
 
-    Rubin's file (not this service) departs from ObsCore 1.1 in two ways taplint reports: its
-    utypes lack the ``obscore:`` prefix (and differ in case in places), and it has no
-    ``access_estsize`` nor ``pol_states`` column.  TAP_SCHEMA publishes Felis as written, so
-    these are expected exactly: one CUTP report per utype-carrying column, naming the YAML's
-    utype, and one OCOL report per missing column.
+    Rubin's file departs from ObsCore 1.1: its 30 utypes lack the ``obscore:`` prefix, and it
+    has no ``access_estsize`` nor ``pol_states`` column.
     """
-    utypes = {
-        c["name"]: c["votable:utype"]
-        for c in obscore_felis["tables"][0]["columns"]
-        if c.get("votable:utype")
-    }
-    names = {c["name"] for c in obscore_felis["tables"][0]["columns"]}
-    wrong_utype = re.compile(
-        r"^E-OBS-CUTP-\d+ Wrong Utype in ObsCore column (\w+): (\S+) != obscore:(\S+)$"
+    (table,) = obscore_felis["tables"]
+    utypes = {c["name"]: c["votable:utype"] for c in table["columns"] if c.get("votable:utype")}
+    assert not any(u.lower().startswith("obscore:") for u in utypes.values())
+    missing = {"access_estsize", "pol_states"} - {c["name"] for c in table["columns"]}
+    return set(utypes), missing
+
+
+def test_obscore_is_not_declared_and_the_log_says_why(
+    real_service: RealService, tap_url: str, obscore_felis: dict[str, Any]
+) -> None:
+    """TAP_OBSCORE_DECLARE=auto: Rubin's ivoa.ObsCore does not conform, so no ObsCore 1.1 claim."""
+    document = requests.get(f"{tap_url}/capabilities", timeout=30).content
+    assert b"ObsCore" not in document
+    capabilities = ET.fromstring(document)
+    tap = next(
+        c
+        for c in capabilities.iter("capability")
+        if c.get("standardID") == "ivo://ivoa.net/std/TAP"
     )
-    seen_utypes: set[str] = set()
-    seen_missing: set[str] = set()
-    others: list[str] = []
-    expected: list[str] = []
-    for line in reports_of(output):
-        match = wrong_utype.match(line)
-        missing = re.match(r"^E-OBS-OCOL-\d+ Required ObsCore column (\w+) is missing$", line)
-        if match and utypes.get(match[1]) == match[2] and match[2].lower() == match[3].lower():
-            seen_utypes.add(match[1])
-            expected.append(line)
-        elif missing and missing[1] in ("access_estsize", "pol_states") and missing[1] not in names:
-            seen_missing.add(missing[1])
-            expected.append(line)
-        else:
-            others.append(line)
-    assert seen_utypes == set(utypes), sorted(set(utypes) ^ seen_utypes)
-    assert seen_missing == {"access_estsize", "pol_states"}
-    return expected, others
+    assert tap.find("language") is not None  # children found as named
+    assert tap.findall("dataModel") == []
+    assert [
+        t
+        for t in ET.fromstring(requests.get(f"{tap_url}/tables", timeout=60).content).iter("table")
+        if t.findtext("name") == "ivoa.ObsCore"
+    ]  # still published
+
+    with_utype, missing = _obscore_defects(obscore_felis)
+    assert len(with_utype) == 30
+    assert missing == {"access_estsize", "pol_states"}
+    warnings = [
+        line for line in real_service.log.read_text().splitlines() if "ivoa.ObsCore" in line
+    ]
+    assert len(warnings) == 1, warnings  # one line, every defect
+    (warning,) = warnings
+    assert "WARNING" in warning
+    assert "not declared as ObsCore 1.1" in warning
+    assert "32 defects" in warning
+    for name in sorted(missing):
+        assert f"mandatory column {name} is missing" in warning
+    for name in sorted(with_utype):
+        assert f"column {name}: utype '" in warning
+
+    # The same verdict from the command line, on the served catalog and on the file.
+    for args in (("check-obscore",), ("check-obscore", "--felis", str(DP02_OBSCORE))):
+        result = cli(*args, env=real_service.env)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "does not conform to ObsCore 1.1 (32 defects" in result.stdout
+        assert len([line for line in result.stdout.splitlines() if line.startswith("  ")]) == 32
 
 
-def test_taplint_real_schema(tap_url: str, obscore_felis: dict[str, Any], artifacts: Path) -> None:
+def test_taplint_real_schema(tap_url: str, artifacts: Path) -> None:
+    """Every stage but UPL and LOC: nothing reported but the validator's own mistake.
+
+    OBS runs and, ObsCore not being declared, checks nothing (I-OBS-NODM): the 32 errors it
+    found in Rubin's ObsCore while the service claimed ObsCore 1.1 are now the start-up warning.
+    """
     report = artifacts / "taplint-real-schema.txt"
     output, counts = run_taplint(tap_url, REAL_STAGES, report, maxrepeat=200)
-    deviations, reports = _schema_deviations(output, obscore_felis)
+    reports = reports_of(output)
     accepted = {report_key(line) for line in VALIDATOR_MISTAKES}
     problems = [line for line in reports if report_key(line) not in accepted]
     summary = f"taplint {REAL_STAGES}: {counts}; report in {report}\n" + "\n".join(problems[:60])
     assert problems == [], summary
     assert sorted(map(report_key, reports)) == sorted(accepted), summary  # the list is exact
-    assert counts == {
-        "errors": len(VALIDATOR_MISTAKES) + len(deviations),
-        "warnings": 0,
-        "failures": 0,
-    }, summary
+    assert counts == {"errors": len(VALIDATOR_MISTAKES), "warnings": 0, "failures": 0}, summary
     for stage in REAL_STAGES.split():
         assert re.search(rf"^Section {stage}:", output, re.M), f"stage {stage} did not run"
+    assert re.search(r"^I-OBS-NODM-\d+ ", output, re.M), summary
+    totals = re.search(r"^Totals:.*$", output, re.M)
+    assert totals is not None
+    print(totals[0])
