@@ -40,6 +40,7 @@ Bytes = npt.NDArray[np.uint8]
 
 _LINE_INPUT = 57  # bytes of input per base64 line of 76 characters
 _LINE_OUTPUT = 76
+_LINE_TEXT = np.dtype((np.void, _LINE_OUTPUT))
 # Lines base64-encoded per call: the text (78 kB) stays in the CPU cache until it is framed, and
 # below glibc's threshold for mapping fresh pages.
 _SLAB_LINES = 1024
@@ -74,12 +75,16 @@ class Base64Lines:
     def __init__(self) -> None:
         self._pending = b""
         self._frame: Bytes = np.empty((0, _LINE_OUTPUT + 1), dtype=np.uint8)
+        self._texts: npt.NDArray[np.void] = self._frame[:, :_LINE_OUTPUT].view(_LINE_TEXT)[:, 0]
 
     def _lines(self, count: int) -> Bytes:
         if len(self._frame) < count:
             frame = np.empty((max(count, 2 * len(self._frame)), _LINE_OUTPUT + 1), np.uint8)
             frame[:, _LINE_OUTPUT] = ord("\n")
             self._frame = frame
+            # The text of each line as one 76-byte item: copied in one piece (2x faster than
+            # 76 single bytes per line).
+            self._texts = frame[:, :_LINE_OUTPUT].view(_LINE_TEXT)[:, 0]
         return self._frame[:count]
 
     def feed(self, data: bytes | memoryview) -> bytes:
@@ -109,9 +114,8 @@ class Base64Lines:
             row = 1
         for start in range(0, usable, _SLAB_INPUT):
             slab = view[start : min(start + _SLAB_INPUT, usable)]
-            encoded = binascii.b2a_base64(slab, newline=False)
-            text = np.frombuffer(encoded, np.uint8).reshape(-1, _LINE_OUTPUT)
-            out[row : row + len(text), :_LINE_OUTPUT] = text
+            text = np.frombuffer(binascii.b2a_base64(slab, newline=False), _LINE_TEXT)
+            self._texts[row : row + len(text)] = text
             row += len(text)
         return out.tobytes()
 
