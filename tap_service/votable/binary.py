@@ -530,7 +530,9 @@ class RecordLayout:
             else:
                 order.append(fixed_number)
                 fixed_number += 1
-        return string_buffer(laid.take(self._interleave(tuple(order), rows)))
+        # The indices are built here, in range: no bounds check.
+        taken = pc.take(laid, self._interleave(tuple(order), rows), boundscheck=False)
+        return string_buffer(taken)
 
     def _counting(self, rows: int) -> npt.NDArray[np.int32]:
         if len(self._count) < rows:

@@ -486,7 +486,7 @@ class RowAssembler:
             pieces * rows,
             [None, pa.py_buffer(offsets_out), pa.py_buffer(arena[:total])],
         )
-        return laid.take(self._order(kinds, rows))
+        return pc.take(laid, self._order(kinds, rows), boundscheck=False)  # indices in range
 
     def _order(self, kinds: tuple[bool, ...], rows: int) -> pa.Array:
         """For each row, the index of each of its pieces in the arena: literals come first
