@@ -245,7 +245,7 @@ class _Encoder:
                 return self._array(column)
             assert self.native is not None
             return [_Fixed(_raw_numbers(column, self.native), nulls, self.null_number)]
-        return self._string(column)
+        return self._string(column, nulls)
 
     def _boolean(self, column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> _Fixed:
         # Straight from the values bitmap (what lies under a NULL is overwritten with '?').
@@ -281,9 +281,9 @@ class _Encoder:
         data = np.ascontiguousarray(values.astype(self.dtype, copy=False)).view(np.uint8)
         return [_Fixed(lengths), _binary_array(data, offsets * self.dtype.itemsize)]
 
-    def _string(self, column: pa.Array) -> list[Part]:
+    def _string(self, column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> list[Part]:
         spec = self.spec
-        column = truncate(_empty_for_null(column), spec)
+        column = truncate(_empty_for_null(column, nulls), spec)
         if spec.kind == "char":
             # VOTable 1.4 char is 7-bit ASCII and readers (astropy) decode it as such:
             # non-ASCII characters become '?'; declare text columns unicodeChar to keep them.
@@ -326,15 +326,15 @@ def _uniform_width(values: pa.Array) -> int | None:
     return first if bool((widths == first).all()) else None
 
 
-def _empty_for_null(column: pa.Array) -> pa.Array:
-    """A string column whose NULLs read as empty strings.  Producers usually leave NULL slots
-    empty already; then the same buffers without the validity bitmap will do (no copy)."""
-    if not column.null_count:
+def _empty_for_null(column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> pa.Array:
+    """A string column whose NULLs (``nulls``, its null mask) read as empty strings.  Producers
+    usually leave NULL slots empty already; then the same buffers without the validity bitmap
+    will do (no copy)."""
+    if nulls is None:
         return column
     validity, offsets_buffer, data = column.buffers()
     if validity is not None and offsets_buffer is not None:
         offsets = np.frombuffer(offsets_buffer, np.int32, len(column) + 1, column.offset * 4)
-        nulls = null_mask(column)
         if not np.diff(offsets)[nulls].any():
             return pa.Array.from_buffers(
                 column.type, len(column), [None, offsets_buffer, data], 0, column.offset
@@ -648,7 +648,8 @@ class BinaryWriter:
     def write_batch(self, batch: pa.RecordBatch) -> bytes:
         out = []
         for part in batch_slices(batch, len(self._specs)):
-            columns = [conform(part.column(index), spec) for index, spec in enumerate(self._specs)]
+            pairs = zip(part.columns, self._specs, strict=True)
+            columns = [conform(column, spec) for column, spec in pairs]
             records = self._layout.encode(columns)
             out.append(self._base64.feed(records))
         return b"".join(out)
