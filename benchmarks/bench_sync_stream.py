@@ -113,12 +113,15 @@ def main() -> None:
     parser.add_argument("--formats", nargs="*", default=["votable"])
     parser.add_argument("--forms", nargs="*", default=list(QUERIES), choices=list(QUERIES))
     parser.add_argument("--data-dir", type=Path, help="reuse a catalog built earlier")
+    parser.add_argument("--memory-limit", help="TAP_EMBEDDED_MEMORY_LIMIT for the server")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
         ensure_demo(data_dir, args.objects)
         extra = {"TAP_MAXREC_LIMIT": str(max(args.rows, 10_000_000))}
+        if args.memory_limit:
+            extra["TAP_EMBEDDED_MEMORY_LIMIT"] = args.memory_limit
         service = start_service(data_dir, Path(tmp) / "serve.log", extra_env=extra)
         try:
             pid = service.process.pid

@@ -9,7 +9,10 @@ write, i.e. what the writer itself needs on top of the batch in hand.
 The astropy BINARY2 writer is timed on a smaller slice of the same rows for the ratio.  The
 "limit" row is what no BINARY2 writer can beat on this machine: the same record bytes (our
 BINARY2 payload of each batch, decoded once before timing) copied out of a numpy array and
-base64-encoded, with nothing else to do.
+base64-encoded with the writer's own encoder (pybase64), with nothing else to do.  The
+"stdlib lim" row does the same with the standard library's ``binascii``: the limit as issue 6
+defines and measured it (~977 MB/s), which the 50% target is judged against (also paired in
+one process); the SIMD "b64 limit" is shown for information only.
 
     .venv/bin/python benchmarks/bench_writers.py [--rows 1000000] [--runs 5]
 """
@@ -32,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from pybase64 import b64encode
 
 from tap_service.votable import Field, make_writer
 
@@ -106,7 +110,14 @@ def _payload(batch: pa.RecordBatch) -> np.ndarray[Any, np.dtype[np.uint8]]:
     return np.frombuffer(base64.b64decode(found.group(1)), np.uint8)
 
 
-def run_limit(rows: int, batch_rows: int) -> dict[str, Any]:
+def _stdlib_b64(data: Any) -> bytes:
+    return binascii.b2a_base64(data, newline=False)
+
+
+LIMIT_ENCODERS = {"limit": b64encode, "limit-stdlib": _stdlib_b64}
+
+
+def run_limit(rows: int, batch_rows: int, encode: Any = b64encode) -> dict[str, Any]:
     """numpy bytes + base64 of the BINARY2 payload: the ceiling for any BINARY2 writer."""
     batches = [make_batch(batch_rows, seed) for seed in range(DISTINCT_BATCHES)]
     payloads = [_payload(batch) for batch in batches]
@@ -121,7 +132,7 @@ def run_limit(rows: int, batch_rows: int) -> dict[str, Any]:
         count = min(batch_rows, rows - written)
         if count < batch_rows:
             payload = payload[: len(payload) * count // batch_rows]
-        size += len(binascii.b2a_base64(payload.copy(), newline=False))
+        size += len(encode(payload.copy()))
         written += count
         index += 1
     elapsed = time.perf_counter() - start
@@ -131,8 +142,8 @@ def run_limit(rows: int, batch_rows: int) -> dict[str, Any]:
 
 
 def run_child(response_format: str, rows: int, batch_rows: int) -> dict[str, Any]:
-    if response_format == "limit":
-        return run_limit(rows, batch_rows)
+    if response_format in LIMIT_ENCODERS:
+        return run_limit(rows, batch_rows, LIMIT_ENCODERS[response_format])
     batches = [make_batch(batch_rows, seed) for seed in range(DISTINCT_BATCHES)]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     writer = make_writer(response_format, FIELDS, table_name="dp02_dc2_catalogs.Object")
@@ -167,7 +178,7 @@ def run_paired(rows: int, batch_rows: int, rounds: int) -> dict[str, Any]:
         cpu = time.process_time()
         size = 0
         for index in range(count):
-            size += len(binascii.b2a_base64(payloads[index % DISTINCT_BATCHES].copy()))
+            size += len(_stdlib_b64(payloads[index % DISTINCT_BATCHES].copy()))
         return time.process_time() - cpu, size
 
     def ours() -> tuple[float, int]:
@@ -253,7 +264,7 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    names = [*args.formats, "limit", "astropy"]
+    names = [*args.formats, "limit", "limit-stdlib", "astropy"]
     rows_of = {name: args.astropy_rows if name == "astropy" else args.rows for name in names}
     # Round robin (one run of every format, then the next round): load that comes and goes
     # during the benchmark then weighs on all formats alike, which keeps the ratios fair.
@@ -277,7 +288,9 @@ def main() -> None:
             "cpu_rows": rows / cpu,
             "extra_mib": extra,
         }
-        label = {"astropy": "astropy b2", "limit": "b64 limit"}.get(name, name)
+        label = {"astropy": "astropy b2", "limit": "b64 limit", "limit-stdlib": "stdlib lim"}.get(
+            name, name
+        )
         memory = "n/a" if name == "astropy" else f"{extra:.1f}"
         print(
             f"{label:<12} {size / seconds / 1e6:10.1f} {size / cpu / 1e6:9.1f}"
@@ -321,12 +334,16 @@ def _verdicts(
     this machine delivered with its current load)."""
     print("\ntargets (issue 6)                      cpu              wall")
     checks: list[tuple[str, float, float, float, str]] = []
-    b2, limit, astropy = results.get("votable"), results.get("limit"), results.get("astropy")
+    b2, astropy = results.get("votable"), results.get("astropy")
     if b2 is not None:
         checks.append(("BINARY2 >= 500 MB/s", b2["cpu_mbs"], b2["wall_mbs"], 500.0, "MB/s"))
-        if limit is not None:
-            cpu_share = b2["cpu_mbs"] / limit["cpu_mbs"] * 100
-            wall_share = b2["wall_mbs"] / limit["wall_mbs"] * 100
+        stdlib = results.get("limit-stdlib")
+        if stdlib is not None:
+            # Judged against the issue's limit (numpy bytes + the standard library's base64);
+            # the SIMD limit is printed for information: cache-resident base64 at ~20 GB/s is
+            # no longer what a writer that has to build the records can approach.
+            cpu_share = b2["cpu_mbs"] / stdlib["cpu_mbs"] * 100
+            wall_share = b2["wall_mbs"] / stdlib["wall_mbs"] * 100
             checks.append(("BINARY2 >= 50% of the b64 limit", cpu_share, wall_share, 50.0, "%"))
         if paired is not None:
             share = paired["share"] * 100

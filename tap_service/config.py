@@ -418,6 +418,13 @@ class Config(BaseSettings):
     threads: int = Field(
         default=8, gt=0, description="Worker threads running database queries and writers."
     )
+    embedded_memory_limit: str | None = Field(
+        default=None,
+        pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Embedded backend: DuckDB's memory_limit (e.g. '256MB'), which bounds its "
+        "cache of catalog blocks as well as sorts, joins and aggregations (these spill or fail "
+        "past it). Unset: DuckDB's default, 80% of the machine's memory.",
+    )
     user_functions: list[UserFunctionConfig] = Field(
         default_factory=list, description="User-defined ADQL functions (see docs/configuration.md)."
     )

