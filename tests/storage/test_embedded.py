@@ -417,3 +417,33 @@ def test_service_connection_keeps_order_by_and_limit_exact(tmp_path: Path) -> No
         assert all(0 <= i < rows for i in ids)
     finally:
         db.close()
+
+
+def test_service_connection_takes_the_configured_memory_limit(tmp_path: Path) -> None:
+    """TAP_EMBEDDED_MEMORY_LIMIT reaches DuckDB (it bounds the block cache, docs/formats.md),
+    and a sort larger than the limit still completes by spilling to the data directory."""
+    from tap_service.config import Config
+    from tap_service.factory import open_backend
+
+    with EmbeddedDatabase(tmp_path) as writer:
+        writer.publish(load_felis(DEMO))
+        with writer.transaction() as cur:
+            cur.execute(
+                'INSERT INTO dp02_dc2_catalogs."CcdVisit" (ccdVisitId, visitId) '
+                "SELECT range, range % 100 FROM range(2000000)"
+            )
+    db = open_backend(Config(data_dir=tmp_path, embedded_memory_limit="16MB"))
+    assert isinstance(db, EmbeddedDatabase)
+    try:
+        (setting,) = db.stream("SELECT current_setting('memory_limit') AS m", batch_rows=10)
+        assert setting.column(0).to_pylist()[0].endswith("MiB")
+        assert float(setting.column(0).to_pylist()[0].split()[0]) <= 16
+        sql = (
+            'SELECT ccdVisitId FROM dp02_dc2_catalogs."CcdVisit" '
+            "ORDER BY visitId DESC, ccdVisitId DESC"
+        )
+        ids = pa.Table.from_batches(list(db.stream(sql, batch_rows=65536))).column(0)
+        assert len(ids) == 2_000_000
+        assert ids[0].as_py() == 1_999_999
+    finally:
+        db.close()
