@@ -39,6 +39,8 @@ columns, duplicate range names, set operations of different widths.
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 
@@ -1091,11 +1093,16 @@ class _Checker:
                         side,
                     )
             return replace(e, left=left, right=right, type_=t.STRING)
+        operands: list[a.Expr] = []
         for side in (left, right):
-            if not (self.fits(side, "numeric") or isinstance(side, a.StringLiteral)):
+            if isinstance(side, a.StringLiteral):
+                side = _string_as_number(side, e.op)
+            elif not self.fits(side, "numeric"):
                 raise _type_error(
                     f"Operator '{e.op}' needs numbers, not {_describe_kind(side)}", side
                 )
+            operands.append(side)
+        left, right = operands
         typ = fn.promote([_numeric_view(left), _numeric_view(right)])
         if e.op == "/" and not typ.is_unknown:
             typ = t.DOUBLE
@@ -1330,6 +1337,25 @@ def _levels(scope: _Scope) -> Iterable[_Scope]:
     while level is not None:
         yield level
         level = level.parent
+
+
+_NUMBER_IN_STRING = re.compile(r"\s*([+-]?)(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)\s*")
+
+
+def _string_as_number(e: a.StringLiteral, op: str) -> a.Expr:
+    """A string literal in arithmetic (``'30' * 2``, which ADQL allows) as the number it holds.
+
+    Written as a DOUBLE literal: backends differ on strings in arithmetic (DuckDB refuses
+    ``'30' * ra``), and a string that holds no number is the client's mistake, not the database's.
+    """
+    m = _NUMBER_IN_STRING.fullmatch(e.value)
+    if m is None or math.isinf(float(m.group(2))):
+        raise _type_error(f"Operator '{op}' needs numbers, not the string '{e.value[:40]}'", e)
+    digits = m.group(2) if "e" in m.group(2).lower() else f"{m.group(2)}e0"
+    number: a.Expr = a.NumericLiteral(text=digits, pos=e.pos, type_=t.DOUBLE)
+    if m.group(1) == "-":
+        number = a.UnaryOp(op="-", operand=number, pos=e.pos, type_=t.DOUBLE)
+    return number
 
 
 def _numeric_view(e: a.Expr) -> ValueType:
