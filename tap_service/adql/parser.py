@@ -579,6 +579,8 @@ class _Builder:
         tok = c[0]
         text = tok.value
         if tok.type == "DELIMITED":
+            if "\x00" in text:
+                _at(_tpos(tok), "a delimited identifier cannot contain the NUL character")
             return ast.Identifier(
                 name=text[1:-1].replace('""', '"'), delimited=True, pos=_tpos(tok)
             )

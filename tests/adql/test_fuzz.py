@@ -77,6 +77,8 @@ REGRESSIONS = [
     # Nesting beyond the limit: the error had no position.
     "SELECT 1" + "+1" * 3000 + " FROM demo.sky",
     "SELECT id FROM demo.sky WHERE\n" + "NOT " * 3000 + "id = 1",
+    # NUL in a delimited name: MariaDB's parser stops at it (HTTP 500).
+    'SELECT id AS "a\x00b" FROM demo.sky',
     # A string in arithmetic that holds no number: DuckDB's binder refused it (HTTP 500).
     "SELECT id FROM demo.sky WHERE CONTAINS(POINT('ICRS' * ra, dec), "
     "CIRCLE('ICRS', 62.0, -37.0, 0.05)) = 1",
@@ -92,6 +94,15 @@ def test_regressions_are_positioned_adql_errors(text: str) -> None:
 
 def test_numbers_within_range_still_parse() -> None:
     assert run_pipeline("SELECT 1e308, 1e-400, 0.0e999, 99999999999999999999 FROM demo.sky") == 2
+
+
+@pytest.mark.parametrize("alias", ["a" * 65, "x\U0001f600", "trailing "])
+def test_names_mariadb_cannot_hold_are_refused_for_qserv_only(alias: str) -> None:
+    checked = check(parse(f'SELECT id AS "{alias}" FROM demo.sky'), CATALOG)
+    assert f'"{alias}"' in to_sql(checked, "embedded")
+    with pytest.raises(AdqlError) as info:
+        to_sql(checked, "qserv")
+    assert (info.value.line, info.value.column) == (1, 14)
 
 
 def test_strings_holding_numbers_are_numbers_in_arithmetic() -> None:
