@@ -987,12 +987,14 @@ class _Checker:
         if isinstance(c, a.Comparison):
             left = self.expr(c.left, scope, no_agg)
             right = self.expr(c.right, scope, no_agg)
+            left, right = self.as_number(right, left), self.as_number(left, right)
             self.require_comparable(left, right, c)
             return replace(c, left=left, right=right)
         if isinstance(c, a.Between):
             operand = self.expr(c.operand, scope, no_agg)
             low = self.expr(c.low, scope, no_agg)
             high = self.expr(c.high, scope, no_agg)
+            low, high = self.as_number(operand, low), self.as_number(operand, high)
             self.require_comparable(operand, low, c)
             self.require_comparable(operand, high, c)
             return replace(c, operand=operand, low=low, high=high)
@@ -1006,7 +1008,7 @@ class _Checker:
             return replace(c, operand=operand, pattern=pattern)
         if isinstance(c, a.InList):
             operand = self.expr(c.operand, scope, no_agg)
-            items = tuple(self.expr(i, scope, no_agg) for i in c.items)
+            items = tuple(self.as_number(operand, self.expr(i, scope, no_agg)) for i in c.items)
             for i in items:
                 self.require_comparable(operand, i, i)
             return replace(c, operand=operand, items=items)
@@ -1028,6 +1030,19 @@ class _Checker:
             query, _ = self.query(c.query, scope, scope.ctes)
             return replace(c, query=query)
         raise _type_error(f"Not a condition: {type(c).__name__}", c)
+
+    def as_number(self, subject: a.Expr, other: a.Expr) -> a.Expr:
+        """``other`` as a number when it is a string literal compared with a number."""
+        if (
+            not self.bnf_only
+            and isinstance(other, a.StringLiteral)
+            and not isinstance(subject, a.StringLiteral)
+            and _kind(_type_of(subject)) == "numeric"
+        ):
+            return _string_as_number(
+                other, "A number can only be compared with a number", exact=True
+            )
+        return other
 
     def require_comparable(self, left: a.Expr, right: a.Expr, at: a.Node) -> None:
         if not self.bnf_only and not _comparable(left, right):
@@ -1096,7 +1111,7 @@ class _Checker:
         operands: list[a.Expr] = []
         for side in (left, right):
             if isinstance(side, a.StringLiteral):
-                side = _string_as_number(side, e.op)
+                side = _string_as_number(side, f"Operator '{e.op}' needs numbers")
             elif not self.fits(side, "numeric"):
                 raise _type_error(
                     f"Operator '{e.op}' needs numbers, not {_describe_kind(side)}", side
@@ -1342,19 +1357,27 @@ def _levels(scope: _Scope) -> Iterable[_Scope]:
 _NUMBER_IN_STRING = re.compile(r"\s*([+-]?)(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)\s*")
 
 
-def _string_as_number(e: a.StringLiteral, op: str) -> a.Expr:
-    """A string literal in arithmetic (``'30' * 2``, which ADQL allows) as the number it holds.
+def _string_as_number(e: a.StringLiteral, refusal: str, *, exact: bool = False) -> a.Expr:
+    """A string literal standing for a number (``'30' * 2``, ``objectId = '123'``, which ADQL
+    allows) as the number it holds.
 
-    Written as a DOUBLE literal: backends differ on strings in arithmetic (DuckDB refuses
-    ``'30' * ra``), and a string that holds no number is the client's mistake, not the database's.
+    Backends differ on strings there (DuckDB refuses ``'30' * ra`` and fails at run time on
+    ``dec > 'x'``), and a string that holds no number is the client's mistake, not the
+    database's: ``refusal`` starts the message.  In arithmetic (``exact`` false) the number is
+    written as a DOUBLE literal; compared with a column it keeps its digits (a 64-bit id must
+    not pass through a double).
     """
     m = _NUMBER_IN_STRING.fullmatch(e.value)
     if m is None or math.isinf(float(m.group(2))):
-        raise _type_error(f"Operator '{op}' needs numbers, not the string '{e.value[:40]}'", e)
-    digits = m.group(2) if "e" in m.group(2).lower() else f"{m.group(2)}e0"
-    number: a.Expr = a.NumericLiteral(text=digits, pos=e.pos, type_=t.DOUBLE)
+        raise _type_error(f"{refusal}, not the string '{e.value[:40]}'", e)
+    digits = m.group(2)
+    if not exact and "e" not in digits.lower():
+        digits += "e0"
+    literal = a.NumericLiteral(text=digits, pos=e.pos)
+    typ = _literal_type(literal) if exact else t.DOUBLE
+    number: a.Expr = replace(literal, type_=typ)
     if m.group(1) == "-":
-        number = a.UnaryOp(op="-", operand=number, pos=e.pos, type_=t.DOUBLE)
+        number = a.UnaryOp(op="-", operand=number, pos=e.pos, type_=typ)
     return number
 
 

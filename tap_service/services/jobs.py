@@ -356,6 +356,10 @@ def parse_time(name: str, value: str) -> datetime:
     return parsed
 
 
+# The largest LAST passed on to the job store (more jobs than any store holds).
+MAX_LAST = 2**31 - 1
+
+
 def parse_filter(phases: Sequence[str], after: str | None, last: str | None) -> JobFilter:
     wanted: tuple[Phase, ...] | None = None
     if phases:
@@ -371,6 +375,7 @@ def parse_filter(phases: Sequence[str], after: str | None, last: str | None) -> 
             raise UsageError(f"LAST must be a positive integer, not {last!r}") from None
         if last_n <= 0:
             raise UsageError(f"LAST must be a positive integer, not {last!r}")
+        last_n = min(last_n, MAX_LAST)  # "all of them"; the job store's integers are 64-bit
     return JobFilter(
         phases=wanted,
         after=parse_time("AFTER", after) if after is not None else None,

@@ -77,6 +77,9 @@ REGRESSIONS = [
     # Nesting beyond the limit: the error had no position.
     "SELECT 1" + "+1" * 3000 + " FROM demo.sky",
     "SELECT id FROM demo.sky WHERE\n" + "NOT " * 3000 + "id = 1",
+    # A number compared with a string that holds none: DuckDB failed converting it (HTTP 500).
+    "SELECT id FROM demo.sky WHERE dec BETWEEN 'x' AND -30",
+    "SELECT id FROM demo.sky WHERE id IN (1, 'two')",
     # NUL in a delimited name: MariaDB's parser stops at it (HTTP 500).
     'SELECT id AS "a\x00b" FROM demo.sky',
     # A string in arithmetic that holds no number: DuckDB's binder refused it (HTTP 500).
@@ -103,6 +106,15 @@ def test_names_mariadb_cannot_hold_are_refused_for_qserv_only(alias: str) -> Non
     with pytest.raises(AdqlError) as info:
         to_sql(checked, "qserv")
     assert (info.value.line, info.value.column) == (1, 14)
+
+
+def test_strings_compared_with_numbers_keep_their_digits() -> None:
+    # A 64-bit id written as a string must not pass through a double.
+    text = "SELECT id FROM demo.sky WHERE id = '1000000000000000123' OR id IN ('-5', 7)"
+    for dialect in DIALECTS:
+        sql = to_sql(check(parse(text), CATALOG), dialect)
+        assert "= 1000000000000000123" in sql, sql
+        assert "IN (-5, 7)" in sql, sql
 
 
 def test_strings_holding_numbers_are_numbers_in_arithmetic() -> None:
