@@ -356,6 +356,9 @@ def parse_time(name: str, value: str) -> datetime:
     return parsed
 
 
+# Parameters one job may carry (TAP uses a handful; the bound keeps the job store small).
+MAX_JOB_PARAMETERS = 100
+
 # The largest LAST passed on to the job store (more jobs than any store holds).
 MAX_LAST = 2**31 - 1
 
@@ -410,8 +413,21 @@ class JobService:
 
     # creation and parameters
 
+    def _check_sizes(self, params: Mapping[str, str], kept: int = 0) -> None:
+        """Bound what a job keeps in the store: the query limit applies to every value."""
+        limit = self._config.max_query_length
+        for name, value in params.items():
+            if len(value) > limit or len(name) > limit:
+                raise UsageError(
+                    f"The parameter {name[:40].upper()} is {len(value)} characters long; the "
+                    f"limit is {limit} (TAP_MAX_QUERY_LENGTH)"
+                )
+        if kept + len(params) > MAX_JOB_PARAMETERS:
+            raise UsageError(f"A job takes at most {MAX_JOB_PARAMETERS} parameters")
+
     def create(self, params: Mapping[str, str], *, owner: str | None = None) -> Job:
         """A new job from DALI/UWS parameters (lower-cased names); runs it if PHASE=RUN."""
+        self._check_sizes(params)
         phase = (params.get("phase") or "").strip().upper()
         if phase not in ("", "RUN"):
             raise UsageError(f"PHASE={params['phase']} is not allowed when creating a job")
@@ -490,6 +506,7 @@ class JobService:
             raise JobPhaseError(
                 f"Parameters can only be changed while the job is PENDING; it is {job.phase}"
             )
+        self._check_sizes(params, kept=len(job.parameters))
         updates: dict[str, Any] = {}
         merged = dict(job.parameters)
         for name, value in params.items():
