@@ -59,7 +59,8 @@ def check_answer(client: TestClient, text: str, **params: str) -> int:
     assert response.headers["content-type"].startswith("application/x-votable+xml")
     if status == 400:
         message, infos = dali_error(response.content)
-        if text.strip():
+        # A value the database refused while running (a CAST that does not fit) has no position.
+        if text.strip() and not message.startswith("The query failed on a value"):
             assert "LINE" in infos, (message, text)
             assert int(infos["LINE"]) >= 1
             assert int(infos["COLUMN"]) >= 1
@@ -87,6 +88,8 @@ def test_every_seed_runs(client: TestClient) -> None:
 @example("SELECT TOP 1 POINT('ICRS' * coord_ra, coord_dec) FROM dp02_dc2_catalogs.Object")
 @example("SELECT TOP 1 '30' * coord_ra, -coord_dec FROM dp02_dc2_catalogs.Object")
 @example("SELECT TOP 5 objectId FROM dp02_dc2_catalogs.Object WHERE coord_dec BETWEEN 'x' AND 1")
+@example("SELECT TOP 2 CAST(ccdVisitId AS SMALLINT) FROM dp02_dc2_catalogs.CcdVisit")
+@example("SELECT TOP 2 99999999999999999999 * 99999999999999999999 FROM dp02_dc2_catalogs.CcdVisit")
 def test_token_mutants_over_http(client: TestClient, text: str) -> None:
     check_answer(client, text)
 

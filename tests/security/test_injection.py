@@ -314,6 +314,35 @@ def test_backslash_is_an_ordinary_character(service: Service) -> None:
     assert row[:2] == ["\\", "x\\'y"], row
 
 
+# --------------------------------------------------------------------------- values
+
+VALUE_ERRORS = [
+    "SELECT TOP 2 CAST('abc' AS INTEGER) AS a FROM dp02_dc2_catalogs.CcdVisit",
+    "SELECT TOP 2 CAST(1e30 AS INTEGER) AS a FROM dp02_dc2_catalogs.CcdVisit",
+    "SELECT TOP 2 CAST(ccdVisitId AS SMALLINT) AS a FROM dp02_dc2_catalogs.CcdVisit",
+    "SELECT TOP 2 CAST('2020-13-45' AS TIMESTAMP) AS a FROM dp02_dc2_catalogs.CcdVisit",
+    "SELECT TOP 2 ccdVisitId + 9223372036854775807 AS a FROM dp02_dc2_catalogs.CcdVisit",
+    "SELECT TOP 2 9999999999999999999999999999999999999999 AS a FROM dp02_dc2_catalogs.CcdVisit",
+    "SELECT TOP 2 99999999999999999999 * 99999999999999999999 AS a "
+    "FROM dp02_dc2_catalogs.CcdVisit",
+]
+
+
+@pytest.mark.parametrize("query", VALUE_ERRORS, ids=range(len(VALUE_ERRORS)))
+def test_values_the_database_refuses_are_client_errors(service: Service, query: str) -> None:
+    # A valid query whose values the database cannot hold: a 400 naming the value (it comes
+    # from the data, so there is no position), never a 500 or an error after the rows.
+    status, body, _ = run(service, query)
+    if status == 400:
+        message, infos = dali_error(body)
+        # Refused before running (e.g. CAST on Qserv) names a position; a value cannot.
+        assert message.startswith("The query failed on a value") or "LINE" in infos, message
+    else:
+        assert status == 200, body[:300]
+        assert b"QUERY_STATUS=ERROR" not in body, body[-300:]
+        assert len(csv_rows(body)) == 2
+
+
 # --------------------------------------------------------------------------- state
 
 
