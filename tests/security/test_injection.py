@@ -333,6 +333,9 @@ def test_values_the_database_refuses_are_client_errors(service: Service, query: 
     # A valid query whose values the database cannot hold: a 400 naming the value (it comes
     # from the data, so there is no position), never a 500 or an error after the rows.
     status, body, _ = run(service, query)
+    if "ccdVisitId + 9223372036854775807" in query:  # BIGINT overflow on both databases
+        assert status == 400
+        assert dali_error(body)[0].startswith("The query failed on a value"), body[-300:]
     if status == 400:
         message, infos = dali_error(body)
         # Refused before running (e.g. CAST on Qserv) names a position; a value cannot.
