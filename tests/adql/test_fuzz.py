@@ -127,20 +127,20 @@ def test_strings_holding_numbers_are_numbers_in_arithmetic() -> None:
         assert "'" not in sql, sql
 
 
-@fuzz_settings(max_examples=600)
+@fuzz_settings(max_examples=1500)
 @given(token_mutants())
 @example("SELECT id FROM demo.sky WHERE name = 'a''b' -- ;DROP TABLE x")
 def test_token_mutants_of_corpus_and_demo_queries(text: str) -> None:
     run_pipeline(text)
 
 
-@fuzz_settings(max_examples=400)
+@fuzz_settings(max_examples=800)
 @given(token_mutants(DEMO_SEEDS))
 def test_token_mutants_of_demo_queries(text: str) -> None:
     run_pipeline(text)
 
 
-@fuzz_settings(max_examples=400)
+@fuzz_settings(max_examples=800)
 @given(byte_mutants())
 @example("SELECT\x00 id FROM demo.sky")
 @example("SELECT id FROM demo.sky WHERE name = '\udcff'")

@@ -80,7 +80,7 @@ def test_every_seed_runs(client: TestClient) -> None:
         assert check_answer(client, text) == 200, text
 
 
-@fuzz_settings(max_examples=150)
+@fuzz_settings(max_examples=400)
 @given(token_mutants(HTTP_SEEDS))
 @example("SELECT TOP 5 objectId FROM dp02_dc2_catalogs.Object WHERE 1e400 < coord_ra")
 @example("SELECT 1" + "0" * 400 + " FROM dp02_dc2_catalogs.CcdVisit")
@@ -94,7 +94,7 @@ def test_token_mutants_over_http(client: TestClient, text: str) -> None:
     check_answer(client, text)
 
 
-@fuzz_settings(max_examples=80)
+@fuzz_settings(max_examples=200)
 @given(byte_mutants(HTTP_SEEDS).map(lambda t: t.encode("utf-8", "replace").decode("utf-8")))
 @example("SELECT\x00 1 FROM dp02_dc2_catalogs.CcdVisit")
 def test_byte_mutants_over_http(client: TestClient, text: str) -> None:

@@ -74,7 +74,7 @@ def test_api_conforms_to_its_document(client: TestClient) -> None:
         operation = result.ok()
 
         @settings(
-            max_examples=6 * SCALE,
+            max_examples=10 * SCALE,
             derandomize=PROFILE != "long",
             deadline=None,
             database=None,
