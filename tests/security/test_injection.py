@@ -159,10 +159,8 @@ def qserv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         admin.close()
 
 
-@pytest.fixture(params=["embedded", "qserv"])
+@pytest.fixture(params=["embedded", pytest.param("qserv", marks=pytest.mark.mariadb)])
 def service(request: pytest.FixtureRequest) -> Service:
-    if request.param == "qserv":
-        request.applymarker(pytest.mark.mariadb)
     svc: Service = request.getfixturevalue(request.param)
     return svc
 
@@ -435,10 +433,10 @@ def _votable(column: str) -> bytes:
     ).encode()
 
 
-# TO ENABLE when TAP_UPLOAD is merged (branch `upload`): delete the skip mark below.  Checked
-# against that branch as of 5ac6906 (its tree with these tests, skip mark removed): 15 passed.  The cases
-# assume only what TAP 1.1 says: UPLOAD=name,param:part with the VOTable in a multipart part; a
-# hostile table or column name is refused with a 400 DALI error, or quoted as an identifier.
+# TO ENABLE when TAP_UPLOAD is merged (branch `upload`): delete the skip mark below.
+# Checked against that branch as of 5ac6906 (its tree with these tests, mark removed): 15 passed.
+# The cases assume only what TAP 1.1 says: UPLOAD=name,param:part with the VOTable in a multipart
+# part; a hostile table or column name is refused with a 400 DALI error, or quoted as a name.
 @pytest.mark.skip(reason="TAP_UPLOAD is not merged yet: enable after merging branch `upload`")
 @pytest.mark.parametrize("name", UPLOAD_NAMES, ids=range(len(UPLOAD_NAMES)))
 def test_upload_names(embedded: Service, name: str) -> None:
