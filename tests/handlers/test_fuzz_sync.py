@@ -8,6 +8,7 @@ service's bug (the checker let through something the backend cannot run).
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
@@ -99,6 +100,40 @@ def test_token_mutants_over_http(client: TestClient, text: str) -> None:
 @example("SELECT\x00 1 FROM dp02_dc2_catalogs.CcdVisit")
 def test_byte_mutants_over_http(client: TestClient, text: str) -> None:
     check_answer(client, text)
+
+
+UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
+
+
+@fuzz_settings(max_examples=20)
+@given(token_mutants(HTTP_SEEDS))
+def test_token_mutants_as_async_jobs(client: TestClient, text: str) -> None:
+    # The same query path in a job: it ends COMPLETED with a clean result or in ERROR with an
+    # error document and a client-facing summary, never stuck, never an internal error.
+    created = client.post(
+        "/api/tap/async",
+        data={"LANG": "ADQL", "QUERY": text, "PHASE": "RUN", "MAXREC": "5"},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.content[:300]
+    job = created.headers["location"]
+    deadline = time.monotonic() + 60
+    while True:  # WAIT returns at each phase change (QUEUED, EXECUTING, ...)
+        document = ET.fromstring(client.get(job, params={"WAIT": "10"}).content)
+        phase = document.findtext(f"{UWS}phase")
+        if phase not in ("PENDING", "QUEUED", "EXECUTING") or time.monotonic() > deadline:
+            break
+    assert phase in ("COMPLETED", "ERROR"), phase
+    if phase == "COMPLETED":
+        result = client.get(f"{job}/results/result")
+        assert result.status_code == 200
+        assert b'value="ERROR"' not in result.content
+    else:
+        assert client.get(f"{job}/error").status_code == 200
+        summary = "".join(document.find(f"{UWS}errorSummary").itertext())  # type: ignore[union-attr]
+        assert "Internal error" not in summary, summary
+        assert "could not run" not in summary, summary
+    assert client.delete(job, follow_redirects=False).status_code == 303
 
 
 _param_text = st.text(
