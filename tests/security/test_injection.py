@@ -411,6 +411,25 @@ def test_runid_and_job_ids(embedded: Service, value: str) -> None:
     assert deleted.status_code == 303
 
 
+@pytest.mark.parametrize("value", PAYLOADS, ids=range(len(PAYLOADS)))
+def test_datalink_parameters(embedded: Service, value: str) -> None:
+    # DataLink builds ADQL itself: the ID must be an integer, names must be TAP_SCHEMA's.
+    before = len(embedded.sent)
+    plain = embedded.client.get("/api/datalink/timeseries", params={"ID": "1249537790362800271"})
+    assert plain.status_code == 200, plain.content[:300]
+    assert len(embedded.sent) > before  # the light curve did reach the database
+    for name in ("ID", "table", "id_column", "join_time_column", "band", "detail"):
+        params = {"ID": "1249537790362800271", name: value}
+        for path in ("/api/datalink/timeseries", "/api/datalink/links"):
+            before = len(embedded.sent)
+            response = embedded.client.get(path, params=params)
+            sent = embedded.sent[before:]
+            assert response.status_code in (200, 400, 404), (path, name, response.content[:300])
+            for sql in sent:
+                assert_safe(embedded, sql, aliases=("t", "v", "mjd"), check_names=False)
+                assert value not in sql, (name, sql)
+
+
 # --------------------------------------------------------------------------- uploads
 
 UPLOAD_NAMES = [
