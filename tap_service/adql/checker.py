@@ -472,6 +472,14 @@ class _Checker:
                 )
             typed = result.types[index - 1] if index <= len(result.types) else t.UNKNOWN
             return replace(item, expr=replace(e, type_=typed))
+        if not self.bnf_only and _constant(e):
+            # SQL reads an integer there as a column position: -1 fails in DuckDB, and 1+1
+            # would become the position 2 once folded.  A constant sorts nothing anyway.
+            raise _type_error(
+                "ORDER BY a constant sorts nothing: name a column, an alias or a position "
+                f"(1 to {len(result.columns)})",
+                e,
+            )
         if isinstance(e, a.ColumnRef) and not e.qualifier:
             bound = self.output_ref(e, result)
             if bound is not None:
@@ -1355,6 +1363,14 @@ def _levels(scope: _Scope) -> Iterable[_Scope]:
 
 
 _NUMBER_IN_STRING = re.compile(r"\s*([+-]?)(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)\s*")
+
+
+def _constant(e: a.Expr) -> bool:
+    """Whether ``e`` is built from literals alone (no column, aggregate, call or subquery)."""
+    return all(
+        isinstance(n, a.NumericLiteral | a.StringLiteral | a.NullLiteral | a.UnaryOp | a.BinaryOp)
+        for n in a.walk(e)
+    )
 
 
 def _string_as_number(e: a.StringLiteral, refusal: str, *, exact: bool = False) -> a.Expr:

@@ -90,6 +90,7 @@ def test_every_seed_runs(client: TestClient) -> None:
 @example("SELECT TOP 1 '30' * coord_ra, -coord_dec FROM dp02_dc2_catalogs.Object")
 @example("SELECT TOP 5 objectId FROM dp02_dc2_catalogs.Object WHERE coord_dec BETWEEN 'x' AND 1")
 @example("SELECT TOP 2 CAST(ccdVisitId AS SMALLINT) FROM dp02_dc2_catalogs.CcdVisit")
+@example("SELECT TOP 2 band, ccdVisitId FROM dp02_dc2_catalogs.CcdVisit ORDER BY -1")
 @example("SELECT TOP 2 99999999999999999999 * 99999999999999999999 FROM dp02_dc2_catalogs.CcdVisit")
 def test_token_mutants_over_http(client: TestClient, text: str) -> None:
     check_answer(client, text)
