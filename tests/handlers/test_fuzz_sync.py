@@ -167,6 +167,31 @@ def test_parameter_values(
         dali_error(response.content)
 
 
+def test_boolean_flags_are_numbers_in_expressions(client: TestClient) -> None:
+    # Found by the fuzzer: a flag in POINT (or arithmetic) was a DuckDB binder error (500).
+    base = "FROM dp02_dc2_catalogs.Object"
+    for query in (
+        f"SELECT TOP 3 objectId {base} WHERE CONTAINS(POINT('ICRS', detect_isPrimary, "
+        "coord_dec), BOX('ICRS', 60.0, -35.0, 1.0, 1.0)) = 1",
+        f"SELECT detect_isPrimary, COUNT(*) AS n {base} GROUP BY detect_isPrimary "
+        "ORDER BY detect_isPrimary",
+        f"SELECT DISTINCT detect_isPrimary {base} ORDER BY detect_isPrimary DESC",
+    ):
+        assert check_answer(client, query) == 200, query
+    response = client.post(
+        SYNC,
+        data={
+            "LANG": "ADQL",
+            "QUERY": f"SELECT TOP 5 detect_isPrimary, detect_isPrimary + 1 AS x {base}",
+            "RESPONSEFORMAT": "csv",
+        },
+    )
+    rows = [line.split(",") for line in response.text.splitlines()[1:]]
+    assert rows
+    for flag, x in rows:
+        assert float(x) == (2.0 if flag.lower() in ("true", "t", "1") else 1.0), (flag, x)
+
+
 def test_huge_uws_list_filter(client: TestClient) -> None:
     # LAST beyond a 64-bit integer overflowed the job store's driver (HTTP 500): capped now.
     response = client.get("/api/tap/async", params={"LAST": str(2**63)})
