@@ -144,7 +144,10 @@ class UwsConfig(BaseModel):
         default=30.0, gt=0, description="Latest DESTRUCTION a client may set, in days from now."
     )
     wait_max_seconds: float = Field(
-        default=60.0, ge=0, description="Cap on the WAIT blocking of a job document, in seconds."
+        default=60.0,
+        ge=0,
+        description="Cap on the WAIT blocking of a job document, in seconds: a larger (or "
+        "negative) WAIT waits this long at most.",
     )
     heartbeat_seconds: float = Field(
         default=2.0, gt=0, description="How often a running job records that its worker lives."
@@ -383,7 +386,10 @@ class Config(BaseSettings):
         default=100_000, ge=0, description="Row limit when a query gives no MAXREC."
     )
     maxrec_limit: int = Field(
-        default=10_000_000, ge=0, description="Largest MAXREC a client may ask for."
+        default=10_000_000,
+        ge=0,
+        description="Hard row limit (in /capabilities): a larger MAXREC is capped to it, as "
+        "TAP 1.1 says, and the result ends with QUERY_STATUS=OVERFLOW when rows were left out.",
     )
     sync_timeout_seconds: float = Field(
         default=600.0, gt=0, description="A /sync query running longer is cancelled."
@@ -396,7 +402,10 @@ class Config(BaseSettings):
         "no budget.",
     )
     max_query_length: int = Field(
-        default=100_000, gt=0, description="Longest ADQL text accepted, in characters."
+        default=100_000,
+        gt=0,
+        description="Longest ADQL text accepted, in characters (400 beyond it); also bounds "
+        "every parameter value an async job keeps.",
     )
     batch_rows: int = Field(
         default=16_384, gt=0, description="Rows per batch between database and writer."

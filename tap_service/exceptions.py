@@ -43,6 +43,12 @@ class UploadTooLargeError(UploadError):
     status_code = 413
 
 
+class QueryDataError(UsageError):
+    """A checked query the database refused because of a value while running it: a CAST that
+    does not fit, an integer overflow, an impossible date.  The client's to change (HTTP 400);
+    there is no position, the value comes from the data."""
+
+
 class UnknownTableError(TapError):
     """``/tables/{name}`` for a table TAP_SCHEMA does not have."""
 

@@ -39,6 +39,8 @@ columns, duplicate range names, set operations of different widths.
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 
@@ -476,6 +478,14 @@ class _Checker:
                 )
             typed = result.types[index - 1] if index <= len(result.types) else t.UNKNOWN
             return replace(item, expr=replace(e, type_=typed))
+        if not self.bnf_only and _constant(e):
+            # SQL reads an integer there as a column position: -1 fails in DuckDB, and 1+1
+            # would become the position 2 once folded.  A constant sorts nothing anyway.
+            raise _type_error(
+                "ORDER BY a constant sorts nothing: name a column, an alias or a position "
+                f"(1 to {len(result.columns)})",
+                e,
+            )
         if isinstance(e, a.ColumnRef) and not e.qualifier:
             bound = self.output_ref(e, result)
             if bound is not None:
@@ -991,12 +1001,14 @@ class _Checker:
         if isinstance(c, a.Comparison):
             left = self.expr(c.left, scope, no_agg)
             right = self.expr(c.right, scope, no_agg)
+            left, right = self.as_number(right, left), self.as_number(left, right)
             self.require_comparable(left, right, c)
             return replace(c, left=left, right=right)
         if isinstance(c, a.Between):
             operand = self.expr(c.operand, scope, no_agg)
             low = self.expr(c.low, scope, no_agg)
             high = self.expr(c.high, scope, no_agg)
+            low, high = self.as_number(operand, low), self.as_number(operand, high)
             self.require_comparable(operand, low, c)
             self.require_comparable(operand, high, c)
             return replace(c, operand=operand, low=low, high=high)
@@ -1010,7 +1022,7 @@ class _Checker:
             return replace(c, operand=operand, pattern=pattern)
         if isinstance(c, a.InList):
             operand = self.expr(c.operand, scope, no_agg)
-            items = tuple(self.expr(i, scope, no_agg) for i in c.items)
+            items = tuple(self.as_number(operand, self.expr(i, scope, no_agg)) for i in c.items)
             for i in items:
                 self.require_comparable(operand, i, i)
             return replace(c, operand=operand, items=items)
@@ -1032,6 +1044,19 @@ class _Checker:
             query, _ = self.query(c.query, scope, scope.ctes)
             return replace(c, query=query)
         raise _type_error(f"Not a condition: {type(c).__name__}", c)
+
+    def as_number(self, subject: a.Expr, other: a.Expr) -> a.Expr:
+        """``other`` as a number when it is a string literal compared with a number."""
+        if (
+            not self.bnf_only
+            and isinstance(other, a.StringLiteral)
+            and not isinstance(subject, a.StringLiteral)
+            and _kind(_type_of(subject)) == "numeric"
+        ):
+            return _string_as_number(
+                other, "A number can only be compared with a number", exact=True
+            )
+        return other
 
     def require_comparable(self, left: a.Expr, right: a.Expr, at: a.Node) -> None:
         if not self.bnf_only and not _comparable(left, right):
@@ -1097,11 +1122,16 @@ class _Checker:
                         side,
                     )
             return replace(e, left=left, right=right, type_=t.STRING)
+        operands: list[a.Expr] = []
         for side in (left, right):
-            if not (self.fits(side, "numeric") or isinstance(side, a.StringLiteral)):
+            if isinstance(side, a.StringLiteral):
+                side = _string_as_number(side, f"Operator '{e.op}' needs numbers")
+            elif not self.fits(side, "numeric"):
                 raise _type_error(
                     f"Operator '{e.op}' needs numbers, not {_describe_kind(side)}", side
                 )
+            operands.append(side)
+        left, right = operands
         typ = fn.promote([_numeric_view(left), _numeric_view(right)])
         if e.op == "/" and not typ.is_unknown:
             typ = t.DOUBLE
@@ -1336,6 +1366,41 @@ def _levels(scope: _Scope) -> Iterable[_Scope]:
     while level is not None:
         yield level
         level = level.parent
+
+
+_NUMBER_IN_STRING = re.compile(r"\s*([+-]?)(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)\s*")
+
+
+def _constant(e: a.Expr) -> bool:
+    """Whether ``e`` is built from literals alone (no column, aggregate, call or subquery)."""
+    return all(
+        isinstance(n, a.NumericLiteral | a.StringLiteral | a.NullLiteral | a.UnaryOp | a.BinaryOp)
+        for n in a.walk(e)
+    )
+
+
+def _string_as_number(e: a.StringLiteral, refusal: str, *, exact: bool = False) -> a.Expr:
+    """A string literal standing for a number (``'30' * 2``, ``objectId = '123'``, which ADQL
+    allows) as the number it holds.
+
+    Backends differ on strings there (DuckDB refuses ``'30' * ra`` and fails at run time on
+    ``dec > 'x'``), and a string that holds no number is the client's mistake, not the
+    database's: ``refusal`` starts the message.  In arithmetic (``exact`` false) the number is
+    written as a DOUBLE literal; compared with a column it keeps its digits (a 64-bit id must
+    not pass through a double).
+    """
+    m = _NUMBER_IN_STRING.fullmatch(e.value)
+    if m is None or math.isinf(float(m.group(2))):
+        raise _type_error(f"{refusal}, not the string '{e.value[:40]}'", e)
+    digits = m.group(2)
+    if not exact and "e" not in digits.lower():
+        digits += "e0"
+    literal = a.NumericLiteral(text=digits, pos=e.pos)
+    typ = _literal_type(literal) if exact else t.DOUBLE
+    number: a.Expr = replace(literal, type_=typ)
+    if m.group(1) == "-":
+        number = a.UnaryOp(op="-", operand=number, pos=e.pos, type_=typ)
+    return number
 
 
 def _numeric_view(e: a.Expr) -> ValueType:

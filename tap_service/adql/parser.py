@@ -15,6 +15,7 @@ surface as ``AdqlSyntaxError``.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -260,14 +261,19 @@ def _make_builtin(name: str, pos: ast.Position | None, args: Sequence[ast.Expr])
     return ast.FunctionCall(name=name, args=tuple(args), pos=pos)
 
 
+def _brief(text: str, limit: int = 40) -> str:
+    """A token shortened for a message (a 5000-digit number need not be quoted in full)."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def _int_token(tok: AnyToken, what: str) -> int:
     text = tok.value
     if not text.isdigit():
         _at(_tpos(tok), f"{what} must be an unsigned integer, not {text}", found=text)
-    value = int(text)
-    if value > MAX_INT:
-        _at(_tpos(tok), f"{what} is too large: {text}", found=text)
-    return value
+    # Compare lengths first: int() of thousands of digits is slow, and refused past 4300.
+    if len(text.lstrip("0")) > len(str(MAX_INT)) or int(text) > MAX_INT:
+        _at(_tpos(tok), f"{what} is too large: {_brief(text)}", found=text)
+    return int(text)
 
 
 _STRING_PART = re.compile(r"(?:[ \t\r\f\v]*(?:--[^\n]*)?\n)*[ \t\r\f\v]*'((?:[^']|'')*)'")
@@ -502,6 +508,9 @@ class _Builder:
 
     def number(self, c: Children) -> ast.NumericLiteral:
         tok = c[0]
+        if math.isinf(float(tok.value)):
+            # Beyond a DOUBLE: no backend reads it, and folding would turn it into "inf".
+            _at(_tpos(tok), f"the number {_brief(tok.value)} is out of range (±1.8e308 at most)")
         return ast.NumericLiteral(text=tok.value, pos=_tpos(tok))
 
     def string(self, c: Children) -> ast.StringLiteral:
@@ -570,6 +579,8 @@ class _Builder:
         tok = c[0]
         text = tok.value
         if tok.type == "DELIMITED":
+            if "\x00" in text:
+                _at(_tpos(tok), "a delimited identifier cannot contain the NUL character")
             return ast.Identifier(
                 name=text[1:-1].replace('""', '"'), delimited=True, pos=_tpos(tok)
             )
@@ -851,18 +862,38 @@ def _translate(exc: UnexpectedInput, text: str) -> AdqlSyntaxError:
     )
 
 
-def _depth(root: ast.Node) -> int:
-    """Tree depth, iteratively (the tree may be too deep for recursion)."""
-    deepest = 0
-    stack: list[tuple[ast.Node, int]] = [(root, 1)]
+def _too_deep(root: ast.Node) -> ast.Position | None:
+    """Where the tree first goes deeper than MAX_DEPTH (iteratively: it may be too deep for
+    recursion), as the position of the nearest node that has one; None when it does not."""
+    stack: list[tuple[ast.Node, int, ast.Position | None]] = [(root, 1, root.pos)]
     while stack:
-        node, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if deepest > MAX_DEPTH:
-                return deepest
-        stack.extend((child, depth + 1) for child in ast.children(node))
-    return deepest
+        node, depth, pos = stack.pop()
+        pos = node.pos or pos
+        if depth > MAX_DEPTH:
+            return pos or ast.Position(line=1, column=1)
+        stack.extend((child, depth + 1, pos) for child in ast.children(node))
+    return None
+
+
+def _deepest_parenthesis(text: str) -> ast.Position:
+    """Where parentheses nest deepest (outside strings): the likely cause of a RecursionError."""
+    depth = deepest = 0
+    at = (1, 1)
+    line, column = 1, 1
+    quote: str | None = None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, (line, column)
+        elif ch == ")":
+            depth -= 1
+        line, column = (line + 1, 1) if ch == "\n" else (line, column + 1)
+    return ast.Position(line=at[0], column=at[1])
 
 
 def parse(text: str) -> ast.Query:
@@ -879,13 +910,16 @@ def parse(text: str) -> ast.Query:
     except UnexpectedInput as exc:
         raise _translate(exc, text) from None
     except RecursionError:
-        raise AdqlSyntaxError(
-            f"Syntax error: the query is nested too deeply (at most {MAX_DEPTH} levels)"
-        ) from None
+        _at(
+            _deepest_parenthesis(text),
+            f"the query is nested too deeply (at most {MAX_DEPTH} levels)",
+        )
     # A tree deeper than MAX_DEPTH needs more than MAX_DEPTH characters.
-    if len(text) > MAX_DEPTH and _depth(query) > MAX_DEPTH:
-        raise AdqlSyntaxError(
-            f"Syntax error: the query is nested too deeply (at most {MAX_DEPTH} levels);"
-            " long chains of OR are better written with IN (...)"
+    deep = _too_deep(query) if len(text) > MAX_DEPTH else None
+    if deep is not None:
+        _at(
+            deep,
+            f"the query is nested too deeply (at most {MAX_DEPTH} levels); long chains of OR "
+            "are better written with IN (...)",
         )
     return query

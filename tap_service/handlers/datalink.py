@@ -9,12 +9,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from tap_service.handlers import openapi as doc
 from tap_service.handlers.auth import JobServiceDep
 from tap_service.handlers.dependencies import FactoryDep, base_url
 from tap_service.handlers.params import DaliParams, read_params
 from tap_service.services.datalink import LightCurveRequest, LightCurveService
 
-router = APIRouter()
+# Routes return their Response themselves; the default class only keeps FastAPI from
+# declaring a JSON body in the OpenAPI document (openapi.py declares the real ones).
+router = APIRouter(default_response_class=Response)
 
 
 def _lightcurve_request(params: DaliParams) -> LightCurveRequest:
@@ -30,7 +33,27 @@ def _lightcurve_request(params: DaliParams) -> LightCurveRequest:
     )
 
 
-@router.api_route("/timeseries", methods=["GET", "POST"], summary="Light curve of one object")
+_LIGHTCURVE = (doc.ID_REQUIRED, doc.BAND, doc.LIGHTCURVE_DETAIL, doc.RESPONSEFORMAT)
+_TIMESERIES = "Light curve of one object"
+_TIMESERIES_RESPONSES = doc.results(
+    "The light curve: RESPONSEFORMAT (or image/png).", (*doc.RESULT_TYPES, "image/png")
+)
+
+
+@router.get(
+    "/timeseries",
+    operation_id="timeseries_get",
+    summary=_TIMESERIES,
+    responses=_TIMESERIES_RESPONSES,
+    openapi_extra=doc.query_parameters(*_LIGHTCURVE, required=("ID",)),
+)
+@router.post(
+    "/timeseries",
+    operation_id="timeseries_post",
+    summary=_TIMESERIES,
+    responses=_TIMESERIES_RESPONSES,
+    openapi_extra=doc.form_body(*_LIGHTCURVE, required=("ID",)),
+)
 async def timeseries(request: Request, factory: FactoryDep) -> Response:
     lightcurve = _lightcurve_request(await read_params(request))
     media_type, head, rest = await run_in_threadpool(
@@ -41,7 +64,13 @@ async def timeseries(request: Request, factory: FactoryDep) -> Response:
     return StreamingResponse(chain(head, rest), media_type=media_type)
 
 
-@router.post("/timeseries/async", summary="Light curve as a TAP async (UWS) job")
+@router.post(
+    "/timeseries/async",
+    summary="Light curve as a TAP async (UWS) job",
+    status_code=303,
+    responses=doc.redirect("The new job."),
+    openapi_extra=doc.form_body(*_LIGHTCURVE, doc.PHASE, required=("ID",)),
+)
 async def timeseries_async(request: Request, factory: FactoryDep, jobs: JobServiceDep) -> Response:
     params = await read_params(request)
     job_params = await run_in_threadpool(
@@ -53,7 +82,24 @@ async def timeseries_async(request: Request, factory: FactoryDep, jobs: JobServi
     return RedirectResponse(f"{base_url(request)}/async/{job.id}", status_code=303)
 
 
-@router.api_route("/links", methods=["GET", "POST"], summary="DataLink 1.1 {links}")
+_LINKS = "DataLink 1.1 {links}"
+_LINKS_RESPONSES = doc.document("DataLink {links} VOTable.", doc.VOTABLE)
+
+
+@router.get(
+    "/links",
+    operation_id="links_get",
+    summary=_LINKS,
+    responses=_LINKS_RESPONSES,
+    openapi_extra=doc.query_parameters(doc.ID),
+)
+@router.post(
+    "/links",
+    operation_id="links_post",
+    summary=_LINKS,
+    responses=_LINKS_RESPONSES,
+    openapi_extra=doc.form_body(doc.ID),
+)
 async def links(request: Request, factory: FactoryDep) -> Response:
     ids = await _all_values(request, "id")
     media_type, body = await run_in_threadpool(factory.links_service().links, ids)

@@ -11,19 +11,40 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from tap_service.handlers import openapi as doc
 from tap_service.handlers.auth import query_slot, release_after
 from tap_service.handlers.dependencies import FactoryDep
 from tap_service.handlers.params import read_params
 from tap_service.services.query import QueryRequest, QueryService
 
-router = APIRouter()
+# Routes return their Response themselves; the default class only keeps FastAPI from
+# declaring a JSON body in the OpenAPI document (openapi.py declares the real ones).
+router = APIRouter(default_response_class=Response)
 
 # Results smaller than this go out as one response; larger ones stream.  Small results are the
 # common case (cone searches): one thread hop instead of one per chunk keeps latency low.
 SMALL_RESULT_BYTES = 1 << 20
 
 
-@router.api_route("/sync", methods=["GET", "POST"], summary="Run an ADQL query synchronously")
+_SYNC = "Run an ADQL query synchronously"
+_SYNC_RESPONSES = doc.results("The result: RESPONSEFORMAT, a VOTable by default.")
+_REQUIRED = ("QUERY", "LANG")
+
+
+@router.get(
+    "/sync",
+    operation_id="sync_get",
+    openapi_extra=doc.query_parameters(*doc.TAP_QUERY, required=_REQUIRED),
+    summary=_SYNC,
+    responses=_SYNC_RESPONSES,
+)
+@router.post(
+    "/sync",
+    operation_id="sync_post",
+    openapi_extra=doc.form_body(*doc.TAP_QUERY, required=_REQUIRED),
+    summary=_SYNC,
+    responses=_SYNC_RESPONSES,
+)
 async def sync_query(
     request: Request, factory: FactoryDep, slot: Annotated[ExitStack, Depends(query_slot)]
 ) -> Response:
@@ -65,8 +86,23 @@ def _start(
     return prepared.media_type, head, None
 
 
-@router.api_route(
-    "/explain", methods=["GET", "POST"], summary="Estimate an ADQL query's cost without running it"
+_EXPLAIN = "Estimate an ADQL query's cost without running it"
+_EXPLAIN_RESPONSES = doc.json("The estimate (docs/explain.md).")
+
+
+@router.get(
+    "/explain",
+    operation_id="explain_get",
+    openapi_extra=doc.query_parameters(doc.QUERY, doc.LANG, required=("QUERY",)),
+    summary=_EXPLAIN,
+    responses=_EXPLAIN_RESPONSES,
+)
+@router.post(
+    "/explain",
+    operation_id="explain_post",
+    openapi_extra=doc.form_body(doc.QUERY, doc.LANG, required=("QUERY",)),
+    summary=_EXPLAIN,
+    responses=_EXPLAIN_RESPONSES,
 )
 async def explain_query(request: Request, factory: FactoryDep) -> JSONResponse:
     params = await read_params(request)

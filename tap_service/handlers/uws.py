@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse,
 from starlette.concurrency import run_in_threadpool
 
 from tap_service.exceptions import JobNotFoundError, UsageError
+from tap_service.handlers import openapi as doc
 from tap_service.handlers.auth import JobServiceDep
 from tap_service.handlers.dependencies import FactoryDep, base_url
 from tap_service.handlers.params import DaliParams, read_params
@@ -23,7 +24,9 @@ from tap_service.uws import (
 from tap_service.uws.xml import isoformat
 from tap_service.votable import error_document
 
-router = APIRouter()
+# Routes return their Response themselves; the default class only keeps FastAPI from
+# declaring a JSON body in the OpenAPI document (openapi.py declares the real ones).
+router = APIRouter(default_response_class=Response)
 
 XML = "application/xml"
 VOTABLE = "application/x-votable+xml"
@@ -47,7 +50,12 @@ def _jobs_url(request: Request) -> str:
     return f"{base_url(request)}/async"
 
 
-@router.get("/async", summary="List async jobs")
+@router.get(
+    "/async",
+    summary="List async jobs",
+    responses=doc.document("UWS job list.", XML),
+    openapi_extra=doc.query_parameters(doc.PHASE_FILTER, doc.AFTER, doc.LAST),
+)
 async def list_jobs(request: Request, jobs: JobServiceDep) -> Response:
     phases = [v for k, v in request.query_params.multi_items() if k.lower() == "phase"]
     params = await read_params(request)
@@ -56,14 +64,25 @@ async def list_jobs(request: Request, jobs: JobServiceDep) -> Response:
     return Response(job_list_document(found, _jobs_url(request)), media_type=XML)
 
 
-@router.post("/async", summary="Create an async job (PHASE=RUN starts it)")
+@router.post(
+    "/async",
+    summary="Create an async job (PHASE=RUN starts it)",
+    status_code=303,
+    responses=doc.redirect("The new job."),
+    openapi_extra=doc.form_body(*doc.TAP_QUERY, doc.PHASE, doc.RUNID),
+)
 async def create_job(request: Request, jobs: JobServiceDep) -> RedirectResponse:
     dali = await read_params(request)
     job = await run_in_threadpool(partial(jobs.create, _values(dali), parts=dali.parts))
     return _see(f"{_jobs_url(request)}/{job.id}")
 
 
-@router.get("/async/{job_id}", summary="The job document (WAIT blocks for a phase change)")
+@router.get(
+    "/async/{job_id}",
+    summary="The job document (WAIT blocks for a phase change)",
+    responses=doc.document("UWS job document.", XML),
+    openapi_extra=doc.query_parameters(doc.WAIT, doc.PHASE_FILTER),
+)
 async def get_job(
     job_id: str, request: Request, factory: FactoryDep, jobs: JobServiceDep
 ) -> Response:
@@ -82,7 +101,13 @@ async def get_job(
     return Response(job_document(job, f"{_jobs_url(request)}/{job.id}"), media_type=XML)
 
 
-@router.post("/async/{job_id}", summary="ACTION=DELETE, or change a PENDING job")
+@router.post(
+    "/async/{job_id}",
+    summary="ACTION=DELETE, or change a PENDING job",
+    status_code=303,
+    responses=doc.redirect("The job (the job list after ACTION=DELETE)."),
+    openapi_extra=doc.form_body(doc.ACTION, doc.PHASE, *doc.TAP_QUERY, doc.RUNID),
+)
 async def post_job(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     dali = await read_params(request)
     params = _values(dali)
@@ -102,19 +127,34 @@ async def post_job(job_id: str, request: Request, jobs: JobServiceDep) -> Redire
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 
-@router.delete("/async/{job_id}", summary="Delete a job (aborting it if it runs)")
+@router.delete(
+    "/async/{job_id}",
+    summary="Delete a job (aborting it if it runs)",
+    status_code=303,
+    responses=doc.redirect("The job list."),
+)
 async def delete_job(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     await run_in_threadpool(jobs.delete, job_id)
     return _see(_jobs_url(request))
 
 
-@router.get("/async/{job_id}/phase", response_class=PlainTextResponse)
+@router.get(
+    "/async/{job_id}/phase",
+    response_class=PlainTextResponse,
+    responses=doc.document("The phase.", "text/plain"),
+)
 async def get_phase(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
     job = await run_in_threadpool(jobs.get, job_id)
     return PlainTextResponse(job.phase.value)
 
 
-@router.post("/async/{job_id}/phase", summary="PHASE=RUN or PHASE=ABORT")
+@router.post(
+    "/async/{job_id}/phase",
+    summary="PHASE=RUN or PHASE=ABORT",
+    status_code=303,
+    responses=doc.redirect("The job."),
+    openapi_extra=doc.form_body(doc.PHASE, required=("PHASE",)),
+)
 async def post_phase(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     phase = (await read_params(request)).get("PHASE")
     if phase is None:
@@ -123,13 +163,22 @@ async def post_phase(job_id: str, request: Request, jobs: JobServiceDep) -> Redi
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 
-@router.get("/async/{job_id}/executionduration", response_class=PlainTextResponse)
+@router.get(
+    "/async/{job_id}/executionduration",
+    response_class=PlainTextResponse,
+    responses=doc.document("Seconds the job may run.", "text/plain"),
+)
 async def get_duration(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
     job = await run_in_threadpool(jobs.get, job_id)
     return PlainTextResponse(str(job.execution_duration))
 
 
-@router.post("/async/{job_id}/executionduration")
+@router.post(
+    "/async/{job_id}/executionduration",
+    status_code=303,
+    responses=doc.redirect("The job."),
+    openapi_extra=doc.form_body(doc.EXECUTIONDURATION, required=("EXECUTIONDURATION",)),
+)
 async def post_duration(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     value = (await read_params(request)).get("EXECUTIONDURATION")
     if value is None:
@@ -138,14 +187,23 @@ async def post_duration(job_id: str, request: Request, jobs: JobServiceDep) -> R
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 
-@router.get("/async/{job_id}/destruction", response_class=PlainTextResponse)
+@router.get(
+    "/async/{job_id}/destruction",
+    response_class=PlainTextResponse,
+    responses=doc.document("When the job is deleted (ISO 8601).", "text/plain"),
+)
 async def get_destruction(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
     job = await run_in_threadpool(jobs.get, job_id)
     when = job.destruction_time
     return PlainTextResponse(isoformat(when) if when else "")
 
 
-@router.post("/async/{job_id}/destruction")
+@router.post(
+    "/async/{job_id}/destruction",
+    status_code=303,
+    responses=doc.redirect("The job."),
+    openapi_extra=doc.form_body(doc.DESTRUCTION, required=("DESTRUCTION",)),
+)
 async def post_destruction(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     value = (await read_params(request)).get("DESTRUCTION")
     if value is None:
@@ -154,38 +212,57 @@ async def post_destruction(job_id: str, request: Request, jobs: JobServiceDep) -
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 
-@router.get("/async/{job_id}/quote", response_class=PlainTextResponse)
+@router.get(
+    "/async/{job_id}/quote",
+    response_class=PlainTextResponse,
+    responses=doc.document("Expected end of the job (ISO 8601), or empty.", "text/plain"),
+)
 async def get_quote(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
     job = await run_in_threadpool(jobs.get, job_id)
     return PlainTextResponse(isoformat(job.quote) if job.quote else "")
 
 
-@router.get("/async/{job_id}/owner", response_class=PlainTextResponse)
+@router.get(
+    "/async/{job_id}/owner",
+    response_class=PlainTextResponse,
+    responses=doc.document("The owner, or empty.", "text/plain"),
+)
 async def get_owner(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
     job = await run_in_threadpool(jobs.get, job_id)
     return PlainTextResponse(job.owner or "")
 
 
-@router.get("/async/{job_id}/parameters")
+@router.get(
+    "/async/{job_id}/parameters", responses=doc.document("UWS parameters.", XML)
+)
 async def get_parameters(job_id: str, jobs: JobServiceDep) -> Response:
     job = await run_in_threadpool(jobs.get, job_id)
     return Response(parameters_document(job), media_type=XML)
 
 
-@router.post("/async/{job_id}/parameters")
+@router.post(
+    "/async/{job_id}/parameters",
+    status_code=303,
+    responses=doc.redirect("The job."),
+    openapi_extra=doc.form_body(*doc.TAP_QUERY, doc.RUNID),
+)
 async def post_parameters(job_id: str, request: Request, jobs: JobServiceDep) -> RedirectResponse:
     dali = await read_params(request)
     await run_in_threadpool(partial(jobs.set_parameters, job_id, _values(dali), parts=dali.parts))
     return _see(f"{_jobs_url(request)}/{job_id}")
 
 
-@router.get("/async/{job_id}/results")
+@router.get("/async/{job_id}/results", responses=doc.document("UWS results.", XML))
 async def get_results(job_id: str, request: Request, jobs: JobServiceDep) -> Response:
     job = await run_in_threadpool(jobs.get, job_id)
     return Response(results_document(job, f"{_jobs_url(request)}/{job.id}"), media_type=XML)
 
 
-@router.get("/async/{job_id}/results/{result_id}", summary="The result (file or 303 to S3)")
+@router.get(
+    "/async/{job_id}/results/{result_id}",
+    summary="The result (file or 303 to S3)",
+    responses={**doc.results("The result file."), 303: doc.redirect("The result in S3.")[303]},
+)
 async def get_result(job_id: str, result_id: str, jobs: JobServiceDep) -> Response:
     result, location = await run_in_threadpool(jobs.result, job_id, result_id)
     if location.url is not None:
@@ -196,7 +273,11 @@ async def get_result(job_id: str, result_id: str, jobs: JobServiceDep) -> Respon
     return FileResponse(location.path, media_type=result.mime_type)
 
 
-@router.get("/async/{job_id}/error", summary="The error document of a failed job")
+@router.get(
+    "/async/{job_id}/error",
+    summary="The error document of a failed job",
+    responses=doc.document("DALI error document.", VOTABLE),
+)
 async def get_error(job_id: str, jobs: JobServiceDep) -> Response:
     job = await run_in_threadpool(jobs.get, job_id)
     if job.phase is not Phase.ERROR:

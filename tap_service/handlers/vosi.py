@@ -7,20 +7,31 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from tap_service.exceptions import UnknownTableError, UsageError
+from tap_service.handlers import openapi as doc
 from tap_service.handlers.dependencies import FactoryDep, base_url
 from tap_service.services import vosi
 
-router = APIRouter()
+# Routes return their Response themselves; the default class only keeps FastAPI from
+# declaring a JSON body in the OpenAPI document (openapi.py declares the real ones).
+router = APIRouter(default_response_class=Response)
 XML = "text/xml"
 
 
-@router.get("/availability", summary="VOSI availability")
+@router.get(
+    "/availability",
+    summary="VOSI availability",
+    responses=doc.document("VOSI availability document.", XML),
+)
 async def availability(factory: FactoryDep) -> Response:
     state = await run_in_threadpool(factory.availability)
     return Response(vosi.availability_document(state), media_type=XML)
 
 
-@router.get("/capabilities", summary="VOSI capabilities with TAPRegExt")
+@router.get(
+    "/capabilities",
+    summary="VOSI capabilities with TAPRegExt",
+    responses=doc.document("VOSI capabilities document.", XML),
+)
 async def capabilities(request: Request, factory: FactoryDep) -> Response:
     document = vosi.capabilities_document(
         factory.config, base_url(request), data_models=factory.data_models()
@@ -28,7 +39,12 @@ async def capabilities(request: Request, factory: FactoryDep) -> Response:
     return Response(document, media_type=XML)
 
 
-@router.get("/tables", summary="VOSI tables (detail=min|max)")
+@router.get(
+    "/tables",
+    summary="VOSI tables (detail=min|max)",
+    responses=doc.document("VOSI tableset document.", XML),
+    openapi_extra=doc.query_parameters(doc.DETAIL),
+)
 async def tables(request: Request, factory: FactoryDep) -> Response:
     detail = request.query_params.get("detail", "max").lower()
     if detail not in ("min", "max"):
@@ -37,7 +53,11 @@ async def tables(request: Request, factory: FactoryDep) -> Response:
     return Response(vosi.tableset_document(model, detail=detail == "max"), media_type=XML)
 
 
-@router.get("/tables/{name}", summary="VOSI description of one table")
+@router.get(
+    "/tables/{name}",
+    summary="VOSI description of one table",
+    responses=doc.document("VOSI table document.", XML),
+)
 async def table(name: str, factory: FactoryDep) -> Response:
     model = await run_in_threadpool(lambda: factory.tap_schema.model)
     found = model.find_table(name)
@@ -46,7 +66,11 @@ async def table(name: str, factory: FactoryDep) -> Response:
     return Response(vosi.table_document(model, found), media_type=XML)
 
 
-@router.get("/examples", summary="DALI examples")
+@router.get(
+    "/examples",
+    summary="DALI examples",
+    responses=doc.document("DALI examples (XHTML).", "application/xhtml+xml"),
+)
 async def examples(factory: FactoryDep) -> HTMLResponse:
     path = factory.examples_path()
     return HTMLResponse(path.read_text(encoding="utf-8"), media_type="application/xhtml+xml")

@@ -386,6 +386,13 @@ def parse_time(name: str, value: str) -> datetime:
     return parsed
 
 
+# Parameters one job may carry (TAP uses a handful; the bound keeps the job store small).
+MAX_JOB_PARAMETERS = 100
+
+# The largest LAST passed on to the job store (more jobs than any store holds).
+MAX_LAST = 2**31 - 1
+
+
 def parse_filter(phases: Sequence[str], after: str | None, last: str | None) -> JobFilter:
     wanted: tuple[Phase, ...] | None = None
     if phases:
@@ -401,6 +408,7 @@ def parse_filter(phases: Sequence[str], after: str | None, last: str | None) -> 
             raise UsageError(f"LAST must be a positive integer, not {last!r}") from None
         if last_n <= 0:
             raise UsageError(f"LAST must be a positive integer, not {last!r}")
+        last_n = min(last_n, MAX_LAST)  # "all of them"; the job store's integers are 64-bit
     return JobFilter(
         phases=wanted,
         after=parse_time("AFTER", after) if after is not None else None,
@@ -448,6 +456,18 @@ class JobService:
 
     # creation and parameters
 
+    def _check_sizes(self, params: Mapping[str, str], kept: int = 0) -> None:
+        """Bound what a job keeps in the store: the query limit applies to every value."""
+        limit = self._config.max_query_length
+        for name, value in params.items():
+            if len(value) > limit or len(name) > limit:
+                raise UsageError(
+                    f"The parameter {name[:40].upper()} is {len(value)} characters long; the "
+                    f"limit is {limit} (TAP_MAX_QUERY_LENGTH)"
+                )
+        if kept + len(params) > MAX_JOB_PARAMETERS:
+            raise UsageError(f"A job takes at most {MAX_JOB_PARAMETERS} parameters")
+
     def create(
         self,
         params: Mapping[str, str],
@@ -460,6 +480,7 @@ class JobService:
         UPLOAD tables (request ``parts`` or URLs) are read now and kept with the job, so a
         bad table is a 400 here and the job later runs on exactly what was accepted.
         """
+        self._check_sizes(params)
         phase = (params.get("phase") or "").strip().upper()
         if phase not in ("", "RUN"):
             raise UsageError(f"PHASE={params['phase']} is not allowed when creating a job")
@@ -566,6 +587,7 @@ class JobService:
             raise JobPhaseError(
                 f"Parameters can only be changed while the job is PENDING; it is {job.phase}"
             )
+        self._check_sizes(params, kept=len(job.parameters))
         self._keep_uploads(job_id, self._read_uploads(params, parts))
         updates: dict[str, Any] = {}
         merged = dict(job.parameters)

@@ -32,7 +32,12 @@ import duckdb
 import pyarrow as pa
 
 from tap_service.adql.catalog import TableInfo
-from tap_service.exceptions import BackendError, BackendUnavailableError, QueryTimeoutError
+from tap_service.exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    QueryDataError,
+    QueryTimeoutError,
+)
 from tap_service.felis.model import FelisColumn, FelisSchema, FelisTable
 from tap_service.felis.tap import tap_schema_rows, tap_schema_schema
 from tap_service.storage import tap_schema
@@ -197,7 +202,7 @@ class QueryStream(CancellableStream):
             self._db._return_cursor(cursor, reusable=healthy and not self._interrupted)
         self._db._forget(self)
 
-    def _translate(self, exc: BaseException) -> BackendError | QueryTimeoutError:
+    def _translate(self, exc: BaseException) -> BackendError | QueryTimeoutError | QueryDataError:
         message = str(exc)
         if (
             self._interrupted
@@ -205,6 +210,8 @@ class QueryStream(CancellableStream):
             or ("INTERRUPT" in message)
         ):
             return self._cancelled()
+        if isinstance(exc, duckdb.ConversionException | duckdb.OutOfRangeException):
+            return QueryDataError(f"The query failed on a value: {_clean(message)}")
         return BackendError(f"The database could not run the query: {_clean(message)}")
 
     def __del__(self) -> None:

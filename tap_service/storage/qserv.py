@@ -49,6 +49,7 @@ from sqlalchemy.engine import make_url
 from tap_service.exceptions import (
     BackendError,
     BackendUnavailableError,
+    QueryDataError,
     QueryError,
     QueryTimeoutError,
 )
@@ -526,6 +527,9 @@ class MySQLStream(CancellableStream):
                 return BackendUnavailableError(
                     f"The database at {self._backend.params.where} does not answer"
                 )
+        args = tuple(getattr(exc, "args", ()))
+        if args and args[0] in DATA_ERROR_CODES:
+            return QueryDataError(f"The query failed on a value: {_clean(exc)}")
         return BackendError(f"The database could not run the query: {_clean(exc)}")
 
     def _release(self, *, healthy: bool) -> None:
@@ -556,7 +560,12 @@ class MySQLStream(CancellableStream):
                 self.close()
 
 
-TapErrorLike = BackendError | BackendUnavailableError | QueryTimeoutError
+TapErrorLike = BackendError | BackendUnavailableError | QueryTimeoutError | QueryDataError
+
+
+# MySQL/MariaDB errors caused by a value while the query runs (out of range, truncated or
+# incorrect value, division by zero in strict mode): the client's query, not the service.
+DATA_ERROR_CODES = frozenset({1264, 1292, 1365, 1366, 1367, 1411, 1690})
 
 
 class MySQLBackend:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax import saxutils
 
 from tap_service.uws.model import Job
 
@@ -13,6 +14,19 @@ XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 _NAMESPACES = f'xmlns:uws="{UWS_NS}" xmlns:xlink="{XLINK_NS}" xmlns:xsi="{XSI_NS}"'
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+# Characters no XML 1.0 document may hold, even as references (a RUNID or QUERY with a NUL would
+# otherwise make the job document unreadable); replaced by U+FFFD so the loss stays visible.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    return saxutils.escape(_NOT_XML.sub("\ufffd", text))
+
+
+def quoteattr(text: str) -> str:
+    return saxutils.quoteattr(_NOT_XML.sub("\ufffd", text))
 
 
 def isoformat(value: datetime) -> str:

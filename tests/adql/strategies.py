@@ -42,9 +42,12 @@ regular_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,7}", fullmatch=True).filt
 
 identifiers = st.one_of(
     regular_names.map(lambda n: a.Identifier(name=n)),
-    st.text(alphabet=st.characters(exclude_categories=_SURROGATES), min_size=1, max_size=8).map(
-        lambda n: a.Identifier(name=n, delimited=True)
-    ),
+    # Any character but NUL, which the parser refuses in names (MariaDB cannot hold it).
+    st.text(
+        alphabet=st.characters(exclude_categories=_SURROGATES, exclude_characters="\x00"),
+        min_size=1,
+        max_size=8,
+    ).map(lambda n: a.Identifier(name=n, delimited=True)),
 )
 
 _digits = st.integers(min_value=0, max_value=10**20).map(str)

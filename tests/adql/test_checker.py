@@ -394,7 +394,8 @@ class TestQueryStructure:
         err = fails("SELECT objectId FROM Object ORDER BY 2", AdqlTypeError)
         assert "1 columns" in str(err)
         fails("SELECT objectId FROM Object ORDER BY 0", AdqlTypeError)
-        fails("SELECT objectId FROM Object ORDER BY " + "9" * 5000, AdqlTypeError)
+        # 5000 digits are beyond a DOUBLE: the parser refuses the number itself.
+        fails("SELECT objectId FROM Object ORDER BY " + "9" * 5000, AdqlSyntaxError)
 
     def test_order_by_expression_may_use_select_alias(self) -> None:
         checked = ok("SELECT COUNT(*) AS n, tract FROM Object GROUP BY tract ORDER BY n * 2")
@@ -498,7 +499,7 @@ class TestTypes:
             ("1", ValueType("int")),
             ("3000000000", ValueType("long")),
             ("1" + "0" * 30, ValueType("double")),
-            ("1" + "0" * 5000, ValueType("double")),
+            ("1" + "0" * 300, ValueType("double")),
             ("1.5", ValueType("double")),
             ("'a'", ValueType("char", "*")),
             ("objectId + 1", ValueType("long")),

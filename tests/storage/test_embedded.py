@@ -12,7 +12,12 @@ import pyarrow as pa
 import pytest
 
 from tap_service.adql.dialects.embedded import setup_statements
-from tap_service.exceptions import BackendError, BackendUnavailableError, QueryTimeoutError
+from tap_service.exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    QueryDataError,
+    QueryTimeoutError,
+)
 from tap_service.felis import load_felis, parse_felis
 from tap_service.storage.embedded import EmbeddedDatabase
 from tap_service.storage.streams import QueryCancelledError
@@ -210,8 +215,11 @@ def test_only_single_selects_stream(db: EmbeddedDatabase, sql: str) -> None:
 def test_database_errors_become_backend_errors(db: EmbeddedDatabase) -> None:
     with pytest.raises(BackendError, match="does not exist"):
         list(db.stream('SELECT * FROM "nowhere"'))
-    with pytest.raises(BackendError, match="Conversion"):
+    # A value the query cannot convert is the client's mistake (400), not the database's.
+    with pytest.raises(QueryDataError, match="failed on a value: Conversion"):
         list(db.stream("SELECT 'x'::INTEGER AS bad FROM range(10)"))
+    with pytest.raises(QueryDataError, match="Overflow"):
+        list(db.stream("SELECT 9223372036854775807 + range AS bad FROM range(10)"))
     assert next(db.stream("SELECT 42 AS x")).column(0)[0].as_py() == 42
 
 

@@ -368,6 +368,10 @@ class Renderer:
 
     def expr(self, e: ast.Expr) -> str:
         if isinstance(e, ast.NumericLiteral):
+            if e.is_integer and len(e.text.lstrip("0")) >= 19 and int(e.text) >= 2**63:
+                # Beyond BIGINT: the checker types it DOUBLE, so the backend must read a double
+                # (DuckDB would make it a HUGEINT no result writer knows).
+                return e.text + "e0"
             return e.text
         if isinstance(e, ast.StringLiteral):
             return self.string(e.value)

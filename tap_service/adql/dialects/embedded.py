@@ -187,10 +187,32 @@ class EmbeddedRenderer(Renderer):
     def expr(self, e: ast.Expr) -> str:
         if isinstance(e, _Rendered):
             return e.sql
+        # ADQL has no truth values: a boolean column (a flag) is a number wherever it is used
+        # in an expression.  DuckDB compares BOOLEAN with 1 but refuses it in arithmetic,
+        # functions and geometry (BETWEEN with a DECIMAL), so it becomes 0/1 there.
+        if isinstance(e, ast.ColumnRef) and e.type_ is not None and e.type_.datatype == "boolean":
+            return f"CAST({self.column(e)} AS INTEGER)"
         return super().expr(e)
 
+    # Selected, grouped or sorted as it is, a column stays itself (GROUP BY and ORDER BY must
+    # name what the select list names).
+    def select_value(self, expr: ast.Expr) -> str:
+        if isinstance(expr, ast.ColumnRef):
+            return self.column(expr)
+        return super().select_value(expr)
+
+    def group_item(self, expr: ast.Expr) -> str:
+        if isinstance(expr, ast.ColumnRef):
+            return self.column(expr)
+        return super().group_item(expr)
+
     def order_item(self, item: ast.OrderItem) -> str:
-        return super().order_item(item) + (" NULLS LAST" if item.descending else " NULLS FIRST")
+        e = item.expr
+        if isinstance(e, ast.ColumnRef) and e.binding is not None:
+            text = self.column(e) + (" DESC" if item.descending else " ASC")
+        else:
+            text = super().order_item(item)
+        return text + (" NULLS LAST" if item.descending else " NULLS FIRST")
 
     def divide(self, e: ast.BinaryOp, left: str, right: str) -> str:
         v = const_value(e.right)

@@ -77,6 +77,23 @@ def _is_string(e: ast.Expr) -> bool:
     return e.type_ is not None and e.type_.is_string
 
 
+# MySQL/MariaDB names: at most 64 characters, from the Basic Multilingual Plane (utf8mb3);
+# a delimited alias outside that is refused here rather than failing in the database.
+MAX_NAME_LENGTH = 64
+
+
+def _check_mysql_name(name: ast.Identifier) -> None:
+    text = name.name
+    if len(text) > MAX_NAME_LENGTH:
+        fail(f"names are limited to {MAX_NAME_LENGTH} characters on Qserv", name)
+    if any(ord(ch) > 0xFFFF for ch in text) or text != text.rstrip(" "):
+        fail(
+            "this name cannot be used on Qserv (no characters beyond U+FFFF, no trailing "
+            "spaces); choose a plainer alias",
+            name,
+        )
+
+
 class QservRenderer(Renderer):
     dialect = "qserv"
 
@@ -90,6 +107,9 @@ class QservRenderer(Renderer):
 
     def validate(self, query: ast.Query) -> None:
         super().validate(query)
+        for node in ast.walk(query):
+            if isinstance(node, ast.Identifier) and node.delimited:
+                _check_mysql_name(node)
         self._check_query(query, top=True)
 
     def _check_query(self, q: ast.Query, *, top: bool) -> None:
