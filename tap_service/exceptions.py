@@ -37,6 +37,13 @@ class UploadError(UsageError):
     """A TAP_UPLOAD table that cannot be used: bad UPLOAD value, VOTable, name or URL (400)."""
 
 
+class RequestTooLargeError(UsageError):
+    """A form body larger than any valid request needs (HTTP 413): refused while it arrives,
+    so an oversized POST is never held in memory."""
+
+    status_code = 413
+
+
 class UploadTooLargeError(UploadError):
     """Uploaded tables past the configured size limit (HTTP 413 Content Too Large)."""
 

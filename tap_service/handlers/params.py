@@ -15,7 +15,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
-from tap_service.exceptions import UploadTooLargeError, UsageError
+from tap_service.exceptions import RequestTooLargeError, UploadTooLargeError, UsageError
 
 # Room for the other parameters and the multipart framing beside the uploaded tables.
 FORM_OVERHEAD_BYTES = 1 << 20
@@ -55,14 +55,29 @@ def _upload_limit(request: Request) -> int:
     return limit
 
 
-def _limited(request: Request, limit: int) -> Request:
+def _form_limit(request: Request) -> int:
+    """A URL-encoded body holds the query (up to 3 bytes a character once percent-encoded)
+    and a few short parameters; anything larger is no valid request."""
+    factory = getattr(request.app.state, "factory", None)
+    config = getattr(factory, "config", None)
+    length: int = config.max_query_length if config is not None else 100_000
+    return 3 * length + FORM_OVERHEAD_BYTES
+
+
+def _limited(request: Request, limit: int, *, upload: bool) -> Request:
     """The request, its body refused (413) once it grows past ``limit`` bytes."""
+    if upload:
+        allowed = limit - FORM_OVERHEAD_BYTES
+        too_large: type[UsageError] = UploadTooLargeError
+        declared = f"uploads are limited to {allowed} bytes"
+        arriving = f"larger than the upload limit of {allowed} bytes"
+    else:
+        too_large = RequestTooLargeError
+        declared = f"a form body is limited to {limit} bytes (see TAP_MAX_QUERY_LENGTH)"
+        arriving = f"larger than the form limit of {limit} bytes (see TAP_MAX_QUERY_LENGTH)"
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
-        raise UploadTooLargeError(
-            f"The request body is {int(length)} bytes; uploads are limited to "
-            f"{limit - FORM_OVERHEAD_BYTES} bytes"
-        )
+        raise too_large(f"The request body is {int(length)} bytes; {declared}")
     received = 0
 
     async def receive() -> Message:
@@ -71,10 +86,7 @@ def _limited(request: Request, limit: int) -> Request:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
-                raise UploadTooLargeError(
-                    "The request body is larger than the upload limit of "
-                    f"{limit - FORM_OVERHEAD_BYTES} bytes; it was not read further"
-                )
+                raise too_large(f"The request body is {arriving}; it was not read further")
         return message
 
     return Request(request.scope, receive)
@@ -89,11 +101,14 @@ async def read_params(request: Request) -> DaliParams:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             multipart = content_type.startswith("multipart/form-data")
-            limit = _upload_limit(request) + FORM_OVERHEAD_BYTES
-            source = _limited(request, limit) if multipart else request
+            if multipart:
+                limit = _upload_limit(request) + FORM_OVERHEAD_BYTES
+            else:
+                limit = _form_limit(request)
+            source = _limited(request, limit, upload=multipart)
             try:
                 form = await source.form(max_part_size=limit if multipart else 1 << 20)
-            except UploadTooLargeError:
+            except (UploadTooLargeError, RequestTooLargeError):
                 raise
             except Exception as exc:
                 raise UsageError(f"The request body could not be read as a form: {exc}") from exc
