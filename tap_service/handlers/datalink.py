@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import chain
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from tap_service.handlers import openapi as doc
 from tap_service.handlers.auth import JobServiceDep
 from tap_service.handlers.dependencies import FactoryDep, base_url
 from tap_service.handlers.params import DaliParams, read_params
+from tap_service.handlers.streaming import ClosingStreamingResponse, document
 from tap_service.services.datalink import LightCurveRequest, LightCurveService
 
 # Routes return their Response themselves; the default class only keeps FastAPI from
@@ -61,7 +61,7 @@ async def timeseries(request: Request, factory: FactoryDep) -> Response:
     )
     if rest is None:
         return Response(b"".join(head), media_type=media_type)
-    return StreamingResponse(chain(head, rest), media_type=media_type)
+    return ClosingStreamingResponse(document(head, rest), media_type=media_type)
 
 
 @router.post(

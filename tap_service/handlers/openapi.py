@@ -121,11 +121,7 @@ TAP_QUERY = (QUERY, LANG, MAXREC, RESPONSEFORMAT, REQUEST)
 
 def query_parameters(*params: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
     """``openapi_extra`` for a GET whose DALI parameters come in the query string."""
-    return {
-        "parameters": [
-            {**p, "in": "query", "required": p["name"] in required} for p in params
-        ]
-    }
+    return {"parameters": [{**p, "in": "query", "required": p["name"] in required} for p in params]}
 
 
 def form_body(*params: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:

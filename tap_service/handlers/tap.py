@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
-from itertools import chain
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from tap_service.handlers import openapi as doc
 from tap_service.handlers.auth import query_slot, release_after
 from tap_service.handlers.dependencies import FactoryDep
 from tap_service.handlers.params import read_params
+from tap_service.handlers.streaming import ClosingStreamingResponse, document
 from tap_service.services.query import QueryRequest, QueryService
 
 # Routes return their Response themselves; the default class only keeps FastAPI from
@@ -67,7 +67,9 @@ async def sync_query(
     if rest is None:
         slot.close()
         return Response(b"".join(head), media_type=media_type)
-    return StreamingResponse(release_after(chain(head, rest), slot), media_type=media_type)
+    return ClosingStreamingResponse(
+        release_after(document(head, rest), slot), media_type=media_type
+    )
 
 
 def _start(

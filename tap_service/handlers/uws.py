@@ -232,9 +232,7 @@ async def get_owner(job_id: str, jobs: JobServiceDep) -> PlainTextResponse:
     return PlainTextResponse(job.owner or "")
 
 
-@router.get(
-    "/async/{job_id}/parameters", responses=doc.document("UWS parameters.", XML)
-)
+@router.get("/async/{job_id}/parameters", responses=doc.document("UWS parameters.", XML))
 async def get_parameters(job_id: str, jobs: JobServiceDep) -> Response:
     job = await run_in_threadpool(jobs.get, job_id)
     return Response(parameters_document(job), media_type=XML)
