@@ -20,13 +20,13 @@ import pytest
 from tap_service.adql import check, parse, to_sql
 from tap_service.adql.catalog import ColumnInfo, SimpleCatalog, TableInfo, UserFunction
 from tap_service.adql.types import DOUBLE
+from tap_service.services.standin import scisql_statements
 
 GOLDEN_SCHEMA = "tap_test_adql"
 # Execution uses a per-process database so that concurrent pytest runs on one MariaDB server
 # (several engineers, CI shards) never drop each other's tables.
 SCHEMA = f"tap_test_adql_{os.getpid()}"
 REPO = Path(__file__).resolve().parents[2]
-SCISQL_SQL = REPO / "tap_service" / "storage" / "sql" / "scisql_mariadb.sql"
 MARIADB_START = (
     "start MariaDB on 127.0.0.1:3306 (user root, empty password), e.g. "
     "`start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd`"
@@ -44,6 +44,8 @@ FLUX_TO_MAG = UserFunction(
     arg_count=1,
     sql={"qserv": "scisql_fluxToAbMag"},
 )
+
+
 def make_catalog(schema: str) -> SimpleCatalog:
     """The test catalog, its tables in the physical schema ``schema``."""
     sky = TableInfo(
@@ -192,17 +194,25 @@ def duck(sky: dict[str, np.ndarray]) -> Iterator[Any]:
 # --------------------------------------------------------------------------- MariaDB
 
 
-def scisql_statements() -> list[str]:
-    """The stand-in file split into statements (the DELIMITER lines are mysql-client syntax)."""
-    text = "\n".join(
-        line for line in SCISQL_SQL.read_text().splitlines() if not line.startswith("DELIMITER")
+def create_sky_database(cur: Any, name: str, sky: dict[str, np.ndarray]) -> None:
+    """A fresh MariaDB database ``name`` holding the scisql stand-in, ``sky`` and ``bands``,
+    left as the cursor's current database."""
+    cur.execute(f"DROP DATABASE IF EXISTS {name}")
+    cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
+    cur.execute(f"USE {name}")
+    for stmt in scisql_statements():
+        cur.execute(stmt)
+    cur.execute(
+        "CREATE TABLE sky (id BIGINT PRIMARY KEY, ra DOUBLE, `dec` DOUBLE, mag DOUBLE, "
+        "name VARCHAR(64), band VARCHAR(8), flag INT, pm_mas DOUBLE)"
     )
-    stmts = []
-    for chunk in text.split("$$"):
-        body = "\n".join(ln for ln in chunk.splitlines() if not ln.strip().startswith("--"))
-        if body.strip():
-            stmts.append(chunk.strip())
-    return stmts
+    rows = _sky_tuples(sky)
+    for start in range(0, len(rows), 2000):
+        cur.executemany(
+            "INSERT INTO sky VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows[start : start + 2000]
+        )
+    cur.execute("CREATE TABLE bands (band VARCHAR(8), wavelength DOUBLE, `rank` INT)")
+    cur.executemany("INSERT INTO bands VALUES (%s, %s, %s)", BAND_ROWS)
 
 
 _CPOLY = re.compile(r"scisql_s2PtInCPoly\(", re.IGNORECASE)
@@ -270,22 +280,7 @@ def maria(sky: dict[str, np.ndarray]) -> Iterator[Any]:
         yield Unavailable(f"MariaDB is unreachable ({exc}); {MARIADB_START}")
         return
     cur = con.cursor()
-    cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
-    cur.execute(f"CREATE DATABASE {SCHEMA} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
-    cur.execute(f"USE {SCHEMA}")
-    for stmt in scisql_statements():
-        cur.execute(stmt)
-    cur.execute(
-        "CREATE TABLE sky (id BIGINT PRIMARY KEY, ra DOUBLE, `dec` DOUBLE, mag DOUBLE, "
-        "name VARCHAR(64), band VARCHAR(8), flag INT, pm_mas DOUBLE)"
-    )
-    rows = _sky_tuples(sky)
-    for start in range(0, len(rows), 2000):
-        cur.executemany(
-            "INSERT INTO sky VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows[start : start + 2000]
-        )
-    cur.execute("CREATE TABLE bands (band VARCHAR(8), wavelength DOUBLE, `rank` INT)")
-    cur.executemany("INSERT INTO bands VALUES (%s, %s, %s)", BAND_ROWS)
+    create_sky_database(cur, SCHEMA, sky)
     try:
         yield con
     finally:

@@ -24,15 +24,14 @@ import pytest
 from tap_service.exceptions import QueryError, QueryTimeoutError
 from tap_service.felis.model import load_felis
 from tap_service.services.demo_catalog import DEMO_SCHEMA_PATH
-from tap_service.services.standin import CPOLY_VERTICES, scisql_statements
+from tap_service.services.standin import CPOLY_VERTICES
 from tap_service.storage.mysql_tap_schema import MySQLTapSchema
 from tap_service.storage.qserv import MySQLBackend, RoutingBackend
 from tap_service.storage.streams import QueryCancelledError
 from tap_service.storage.tap_schema_reader import load_tap_schema
 from tests.adql.conftest import (  # noqa: F401 - session fixtures shared with the ADQL tests
-    BAND_ROWS,
     MARIADB_START,
-    _sky_tuples,
+    create_sky_database,
     duck,
     make_catalog,
     sky,
@@ -51,7 +50,6 @@ TS_URL = f"mysql+pymysql://root@127.0.0.1:3306/{TS_DB}"
 CATALOG = make_catalog("demo")  # TAP names; RoutingBackend maps "demo" to DB
 
 
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[pymysql.Connection[Any]]:
     con = mariadb_admin()
@@ -62,22 +60,7 @@ def server() -> Iterator[pymysql.Connection[Any]]:
 @pytest.fixture(scope="module")
 def loaded(server: pymysql.Connection[Any], sky: Any) -> Iterator[str]:  # noqa: F811
     cur = server.cursor()
-    cur.execute(f"DROP DATABASE IF EXISTS {DB}")
-    cur.execute(f"CREATE DATABASE {DB} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
-    cur.execute(f"USE {DB}")
-    for stmt in scisql_statements():
-        cur.execute(stmt)
-    cur.execute(
-        "CREATE TABLE sky (id BIGINT PRIMARY KEY, ra DOUBLE, `dec` DOUBLE, mag DOUBLE, "
-        "name VARCHAR(64), band VARCHAR(8), flag INT, pm_mas DOUBLE)"
-    )
-    rows = _sky_tuples(sky)
-    for start in range(0, len(rows), 5000):
-        cur.executemany(
-            "INSERT INTO sky VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows[start : start + 5000]
-        )
-    cur.execute("CREATE TABLE bands (band VARCHAR(8), wavelength DOUBLE, `rank` INT)")
-    cur.executemany("INSERT INTO bands VALUES (%s, %s, %s)", BAND_ROWS)
+    create_sky_database(cur, DB, sky)
     cur.execute(
         "CREATE TABLE types (id BIGINT UNSIGNED, s BIGINT, b BOOLEAN, f FLOAT, d DECIMAL(10,3), "
         "t DATETIME(6), txt VARCHAR(20), bin VARBINARY(4))"
@@ -425,6 +408,7 @@ def test_result_budget_cuts_a_qserv_result_with_overflow(backend: RoutingBackend
 
     from tap_service.config import Config
     from tap_service.services.query import QueryRequest, QueryService
+
     total = len(_rows_raw(backend.stream(translate("SELECT id FROM demo.sky", "qserv", CATALOG))))
     config = Config(data_dir=Path("unused"), result_bytes_limit=5_000, maxrec_default=10**7)
     service = QueryService(config, backend, _FixedSnapshot(CATALOG))  # type: ignore[arg-type]
