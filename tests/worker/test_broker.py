@@ -1,6 +1,8 @@
-"""The Celery broker (a private Redis): a worker outliving its restart.
+"""The Celery broker (a private Redis): what the sweep reads of it, and a worker outliving it.
 
-The crash a Redis restart used to cause: with a job running and the pool not full, the worker
+``CeleryJobQueue.holding`` is how the sweep tells a job whose message is still in Redis (waiting,
+or lately taken by a worker and not acknowledged) from one whose message is gone.  The worker test
+is the crash a Redis restart used to cause: with a job running and the pool not full, the worker
 process exited (tap_service/worker/transport.py).
 """
 
@@ -26,6 +28,47 @@ ROOT = Path(__file__).resolve().parents[2]
 def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
     with private_redis(tmp_path / "redis") as server:
         yield server
+
+
+def job_queue(server: PrivateRedis, name: str = "tap-async-test") -> CeleryJobQueue:
+    return CeleryJobQueue(Config(redis={"url": server.url, "queue": name}))
+
+
+def test_holding_sees_waiting_and_unacknowledged_messages(redis_server: PrivateRedis) -> None:
+    queue = job_queue(redis_server)
+    try:
+        for job_id in ("a1", "b2", "c3"):
+            queue.enqueue(job_id)
+        assert queue.depth() == 3
+        assert queue.holding(["a1", "b2", "c3", "zz"], taken_within=60) == {"a1", "b2", "c3"}
+
+        # A worker takes "a1" (the oldest): out of the list, into kombu's unacked hash.
+        app = queue._app
+        with app.connection_for_read() as conn:
+            consumer_queue = conn.SimpleQueue("tap-async-test")
+            message = consumer_queue.get(timeout=5)
+            assert message.payload == [["a1"], {}, {"callbacks": None, "errbacks": None,
+                                                      "chain": None, "chord": None}]  # fmt: skip
+            assert queue.depth() == 2
+            assert queue.holding(["a1", "b2", "c3"], taken_within=60) == {"a1", "b2", "c3"}
+            # taken longer ago than that and still not acknowledged: its worker is gone
+            time.sleep(0.05)
+            assert queue.holding(["a1", "b2", "c3"], taken_within=0.01) == {"b2", "c3"}
+            message.ack()
+            assert queue.holding(["a1", "b2", "c3"], taken_within=60) == {"b2", "c3"}
+            consumer_queue.close()
+
+        # Other tasks' messages and other queues are not ours.
+        app.send_task("something.else", args=["c3"], queue="tap-async-test")
+        job_queue(redis_server, "another").enqueue("d4")
+        assert queue.holding(["d4"], taken_within=60) == set()
+
+        # A restart without persistence loses every message.
+        redis_server.kill()
+        redis_server.start()
+        assert queue.holding(["b2", "c3"], taken_within=60) == set()
+    finally:
+        queue.close()
 
 
 @pytest.mark.slow
