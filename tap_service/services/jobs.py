@@ -708,25 +708,31 @@ class JobService:
         return {"lost": lost, "requeued": requeued, "destroyed": destroyed}
 
     def _requeue_lost(self, created_before: datetime) -> int:
-        """Send again the jobs QUEUED while the broker holds no message at all.
+        """Send again each QUEUED job (older than ``created_before``) whose message is gone.
 
-        A worker killed between taking a message and starting its job (SIGKILL, OOM) leaves the
-        job QUEUED with its message unacknowledged in Redis, where it waits for the visibility
-        timeout, or is lost outright if the kill fell between the pop and the unacked record.
-        Workers reserve only what they run (prefetch 1), so an empty broker queue beside an old
-        QUEUED job means its message is gone.  A duplicate is harmless: the task runs a job only
-        if it is still QUEUED.
+        A message vanishes with a Redis that restarts without persistence (every message waiting
+        or taken by a worker), or with a worker killed after taking it and before starting its
+        job.  The broker is asked, job by job, whether it holds a live message for the job:
+        waiting in the queue, or taken by a worker less than ``stale_after_seconds`` ago and not
+        acknowledged (tasks acknowledge after the job ran).  Other jobs keeping the queue busy do
+        not matter.  A job found without one is looked for a second time, and its phase read
+        again, so that a message just being sent or taken is not mistaken for a lost one.  Even
+        then a duplicate is harmless: the task runs a job only if it moves it from QUEUED to
+        EXECUTING (``JobStore.mark_executing``), which one message at most does.
         """
-        depth = getattr(self._queue, "depth", None)
-        if depth is None:
+        holding = getattr(self._queue, "holding", None)
+        if holding is None:
             return 0  # the in-process runner re-queues at start-up instead
-        queued = self._store.ids_in_phase(Phase.QUEUED)
-        if not queued or depth() > 0:
+        candidates = self._store.ids_in_phase(Phase.QUEUED, created_before=created_before)
+        if not candidates:
             return 0
+        within = self._config.uws.stale_after_seconds
+        missing = set(candidates) - holding(candidates, taken_within=within)
+        if missing:
+            missing -= holding(missing, taken_within=within)  # the second look
         requeued = 0
-        for job_id in queued:
-            job = self._store.get(job_id)
-            if job is None or job.phase is not Phase.QUEUED or job.creation_time > created_before:
+        for job_id in candidates:
+            if job_id not in missing or self._store.phase(job_id) is not Phase.QUEUED:
                 continue
             self._queue.enqueue(job_id)
             requeued += 1

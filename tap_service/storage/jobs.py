@@ -331,8 +331,11 @@ class JobStore:
         with self.engine.connect() as con:
             return [_row_to_job(row) for row in con.execute(stmt).mappings()]
 
-    def ids_in_phase(self, phase: Phase) -> list[str]:
+    def ids_in_phase(self, phase: Phase, *, created_before: datetime | None = None) -> list[str]:
+        """Ids of the jobs in ``phase`` (created before ``created_before``), oldest first."""
         stmt = sa.select(_C.id).where(_C.phase == phase.value).order_by(_C.creation_time)
+        if created_before is not None:
+            stmt = stmt.where(_C.creation_time < _naive(created_before))
         with self.engine.connect() as con:
             return list(con.execute(stmt).scalars())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from tap_service.config import Config
+from tap_service.worker.transport import TRANSPORT
 
 TASK_NAME = "tap_service.run_job"
 
@@ -12,6 +13,9 @@ TASK_NAME = "tap_service.run_job"
 def make_celery(config: Config) -> Celery:
     app = Celery("tap_service", broker=config.redis.url)
     app.conf.update(
+        # Kombu's Redis transport, less a crash of the worker when Redis goes away while a job
+        # runs (tap_service/worker/transport.py).
+        broker_transport=TRANSPORT,
         task_default_queue=config.redis.queue,
         # Job state lives in the job store; Celery keeps no results.
         task_ignore_result=True,

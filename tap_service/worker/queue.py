@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import time
+from collections.abc import Collection, Iterator
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import redis
@@ -12,6 +17,33 @@ from tap_service.exceptions import QueueUnavailableError
 from tap_service.worker.celery_app import TASK_NAME, make_celery
 
 log = logging.getLogger(__name__)
+
+# Where kombu's Redis transport keeps the messages workers took and have not acknowledged.
+UNACKED_KEY = "unacked"
+UNACKED_INDEX_KEY = "unacked_index"
+
+
+def _job_of(message: Any) -> str | None:
+    """The job id a kombu message of our task carries (None: another task, or unreadable)."""
+    try:
+        if message["headers"]["task"] != TASK_NAME:
+            return None
+        body = message["body"]
+        if message["properties"].get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    if isinstance(args, list) and args and isinstance(args[0], str):
+        return args[0]
+    return None
+
+
+def _loads(raw: bytes | str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 class CeleryJobQueue:
@@ -53,19 +85,64 @@ class CeleryJobQueue:
         # and interrupts the query; a job still waiting in Redis is skipped when it arrives.
         return None
 
-    def depth(self) -> int:
-        """Messages waiting in the broker (kombu keeps one Redis list per priority step)."""
+    def _lists(self) -> list[str]:
+        """The queue's Redis lists (kombu keeps one per priority step)."""
         name = self._config.redis.queue
-        keys = [name] + [f"{name}\x06\x16{step}" for step in (3, 6, 9)]
+        return [name] + [f"{name}\x06\x16{step}" for step in (3, 6, 9)]
+
+    def depth(self) -> int:
+        """Messages waiting in the broker."""
         try:
             with self._redis.pipeline() as pipe:
-                for key in keys:
+                for key in self._lists():
                     pipe.llen(key)
                 return sum(int(n) for n in pipe.execute())
         except redis.RedisError as exc:
             raise QueueUnavailableError(
                 f"The job queue (Redis at {self._where}) cannot be reached"
             ) from exc
+
+    def holding(self, job_ids: Collection[str], *, taken_within: float) -> set[str]:
+        """Which of ``job_ids`` have a live message in the broker: waiting in the queue, or taken
+        by a worker less than ``taken_within`` seconds ago and not acknowledged yet.
+
+        Tasks acknowledge after the job ran, and a worker takes no more messages than it has
+        threads, so a message taken longer ago whose job is still QUEUED belongs to a worker that
+        died before starting it; Redis would deliver it again only after the visibility timeout.
+        Reads the whole queue: the cost grows with the backlog (one LRANGE per 1000 messages).
+        """
+        wanted = set(job_ids)
+        found: set[str] = set()
+        if not wanted:
+            return found
+        try:
+            for message in self._messages(taken_after=time.time() - taken_within):
+                job_id = _job_of(message)
+                if job_id in wanted:
+                    found.add(job_id)
+        except redis.RedisError as exc:
+            raise QueueUnavailableError(
+                f"The job queue (Redis at {self._where}) cannot be reached"
+            ) from exc
+        return found
+
+    def _messages(self, *, taken_after: float) -> Iterator[Any]:
+        page = 1000
+        for key in self._lists():
+            start = 0
+            while True:
+                items = self._redis.lrange(key, start, start + page - 1)
+                yield from (_loads(item) for item in items)
+                if len(items) < page:
+                    break
+                start += page
+        # kombu records each message a worker takes: its delivery time in a sorted set, and
+        # [message, exchange, routing key] in a hash, both by delivery tag.
+        tags = cast(list[bytes], self._redis.zrangebyscore(UNACKED_INDEX_KEY, taken_after, "+inf"))
+        for offset in range(0, len(tags), page):
+            for value in self._redis.hmget(UNACKED_KEY, tags[offset : offset + page]):
+                entry = _loads(value) if value is not None else None
+                yield entry[0] if isinstance(entry, list) and entry else None
 
     def close(self) -> None:
         self._redis.close()
