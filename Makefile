@@ -64,6 +64,7 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check tap_service tests benchmarks tools
+	$(VENV)/bin/ruff format --check tap_service tests benchmarks tools
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -56,9 +56,7 @@ def main() -> None:
         checked = adql.check(adql.parse(text), catalog, text=text)
         est = estimate(checked, part)
         alone = median_ms(lambda c=checked: estimate(c, part))
-        whole = median_ms(
-            lambda t=text: estimate(adql.check(adql.parse(t), catalog, text=t), part)
-        )
+        whole = median_ms(lambda t=text: estimate(adql.check(adql.parse(t), catalog, text=t), part))
         worst = max(worst, whole)
         print(f"{name:<22} {est.chunks:>7} {alone:>12.3f} {whole:>24.3f}")
     print(f"worst median, parse+check+estimate: {worst:.3f} ms (target < 5 ms)")

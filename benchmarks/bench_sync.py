@@ -87,8 +87,6 @@ def run_clients(
     return latencies, clients * per_client / elapsed
 
 
-
-
 def peak_rss_during(base: str, pid: int, rows: int) -> tuple[int, int, float, int]:
     """Stream a `rows`-row result, sampling the server's RSS; returns (before, peak, s, bytes)."""
     url = urllib.parse.urlsplit(base)

@@ -36,10 +36,10 @@ OBJECT = "dp02_dc2_catalogs.Object"
 MATCH = "DISTANCE(POINT('ICRS', t.ra, t.dec), POINT('ICRS', o.coord_ra, o.coord_dec))"
 QUERIES = {
     "count": "SELECT COUNT(*) AS n FROM TAP_UPLOAD.t",
-    "CONTAINS 1\"": f"SELECT t.src_id, o.objectId, {MATCH} AS dist FROM TAP_UPLOAD.t AS t "
+    'CONTAINS 1"': f"SELECT t.src_id, o.objectId, {MATCH} AS dist FROM TAP_UPLOAD.t AS t "
     f"JOIN {OBJECT} AS o ON CONTAINS(POINT('ICRS', o.coord_ra, o.coord_dec), "
     "CIRCLE('ICRS', t.ra, t.dec, 1.0/3600)) = 1",
-    "DISTANCE 1\"": f"SELECT t.src_id, o.objectId, {MATCH} AS dist "
+    'DISTANCE 1"': f"SELECT t.src_id, o.objectId, {MATCH} AS dist "
     f"FROM TAP_UPLOAD.t AS t, {OBJECT} AS o WHERE {MATCH} < 1.0/3600",
     "id join": f"SELECT t.src_id, o.objectId, o.r_psfFlux FROM TAP_UPLOAD.t AS t "
     f"JOIN {OBJECT} AS o ON o.objectId = t.objid",

@@ -76,7 +76,7 @@ class QservConfig(BaseModel):
     databases: dict[str, str] = Field(
         default_factory=dict,
         description="TAP schema name -> physical database name in Qserv, where they differ "
-        "(e.g. {\"dp02_dc2_catalogs\": \"dp02_test\"}). TAP_SCHEMA always maps to the "
+        '(e.g. {"dp02_dc2_catalogs": "dp02_test"}). TAP_SCHEMA always maps to the '
         "database of tap_schema_url.",
     )
     pool_size: int = Field(
@@ -265,9 +265,7 @@ class AuthConfig(BaseModel):
         description="trusted-header mode: addresses or CIDR networks of the ingress; the user "
         "header from any other peer is refused (401).",
     )
-    realm: str = Field(
-        default="tap", description="Realm named in the WWW-Authenticate challenges."
-    )
+    realm: str = Field(default="tap", description="Realm named in the WWW-Authenticate challenges.")
 
 
 class QuotaConfig(BaseModel):

@@ -58,10 +58,9 @@ DEMO_SEEDS = (
     "SELECT ROUND(mag, 2), ABS(pm), SQRT(ra * ra + dec * dec) FROM demo.sky",
     "SELECT id FROM demo.sky WHERE band = 'it''s' AND name <> 'a\\b'",
     "SELECT s.* FROM demo.sky s WHERE s.id IN (1000000000000000001, 2) AND s.mag > -2.5e1",
-    "SELECT COUNT(*) FROM demo.sky WHERE CONTAINS(POINT(ra, dec), "
-    "BOX('ICRS', 200.5, 0, 1, 1)) = 1",
+    "SELECT COUNT(*) FROM demo.sky WHERE CONTAINS(POINT(ra, dec), BOX('ICRS', 200.5, 0, 1, 1)) = 1",
     "SELECT id, COALESCE(mag, 0) FROM demo.sky WHERE id = 1000000000000000123",
-    "SELECT MAX(wavelength), MIN(\"rank\") FROM demo.bands",
+    'SELECT MAX(wavelength), MIN("rank") FROM demo.bands',
 )
 
 SEEDS = DEMO_SEEDS + tuple(q.adql for q in lyonetia.queries())
@@ -84,8 +83,23 @@ _PUNCTUATION = "( ) , . * + - / || = <> < > <= >= ' \" ; ` \\ -- /* */ : ? @ $ #
 VOCABULARY = (
     *_KEYWORDS.split(),
     *_PUNCTUATION.split(),
-    "'x'", "''", '"a""b"', '""', "0", "-1", "1e308", "1e-400", "9223372036854775808",
-    "99999999999999999999999", ".5", "1.", "\x00", "\u00e9", "\u2028", "\U0001f600", "\r\n",
+    "'x'",
+    "''",
+    '"a""b"',
+    '""',
+    "0",
+    "-1",
+    "1e308",
+    "1e-400",
+    "9223372036854775808",
+    "99999999999999999999999",
+    ".5",
+    "1.",
+    "\x00",
+    "\u00e9",
+    "\u2028",
+    "\U0001f600",
+    "\r\n",
 )
 
 

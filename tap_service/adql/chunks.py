@@ -64,9 +64,7 @@ class ChunkScheme:
         if self.num_stripes < 1 or self.num_sub_stripes_per_stripe < 1:
             raise ValueError("numStripes and numSubStripesPerStripe must be positive")
         h = self.stripe_height
-        per = tuple(
-            segments(s * h - 90.0, (s + 1) * h - 90.0, h) for s in range(self.num_stripes)
-        )
+        per = tuple(segments(s * h - 90.0, (s + 1) * h - 90.0, h) for s in range(self.num_stripes))
         object.__setattr__(self, "chunks_per_stripe", per)
 
     @property
@@ -100,9 +98,7 @@ class ChunkScheme:
 
     def all_chunks(self) -> frozenset[int]:
         return frozenset(
-            self.chunk_id(s, c)
-            for s, n in enumerate(self.chunks_per_stripe)
-            for c in range(n)
+            self.chunk_id(s, c) for s, n in enumerate(self.chunks_per_stripe) for c in range(n)
         )
 
     # ------------------------------------------------------------------ regions
@@ -129,9 +125,7 @@ class ChunkScheme:
         )
         c_lon, c_lat = sphere.to_lonlat(centre)
         reach = max(sphere.ang_sep(c_lon, c_lat, *v) for v in vertices)
-        candidates = self.all_chunks() if reach >= 89.0 else self.circle_chunks(
-            c_lon, c_lat, reach
-        )
+        candidates = self.all_chunks() if reach >= 89.0 else self.circle_chunks(c_lon, c_lat, reach)
         poly = _Polygon(tuple(vertices))
         return frozenset(c for c in candidates if poly.meets_box(*self.bounds(c)))
 

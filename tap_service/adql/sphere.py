@@ -60,9 +60,10 @@ def _norm(a: Vec) -> Vec:
 def ang_sep(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     """Haversine separation in degrees: accurate at small and large angles alike."""
     d1, d2 = math.radians(lat1), math.radians(lat2)
-    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin(
-        math.radians(lon2 - lon1) / 2
-    ) ** 2
+    h = (
+        math.sin((d2 - d1) / 2) ** 2
+        + math.cos(d1) * math.cos(d2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return math.degrees(2 * math.asin(min(1.0, math.sqrt(h))))
 
 
@@ -201,9 +202,7 @@ def _triangulate(pts: Sequence[tuple[float, float]]) -> list[list[int]]:
             a, b, c = pts[i0], pts[i1], pts[i2]
             if _orient(a, b, c) <= 0:
                 continue
-            if any(
-                _inside_triangle(pts[j], a, b, c) for j in idx if j not in (i0, i1, i2)
-            ):
+            if any(_inside_triangle(pts[j], a, b, c) for j in idx if j not in (i0, i1, i2)):
                 continue
             tris.append([i0, i1, i2])
             idx.pop(k)

@@ -51,9 +51,7 @@ class ValueType:
 
     @property
     def is_string(self) -> bool:
-        return (
-            self.datatype in STRING_DATATYPES and not self.is_geometry and not self.is_timestamp
-        )
+        return self.datatype in STRING_DATATYPES and not self.is_geometry and not self.is_timestamp
 
     @property
     def is_numeric(self) -> bool:

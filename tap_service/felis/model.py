@@ -270,18 +270,14 @@ class FelisSchema:
         try:
             return self._ids[column_id]
         except KeyError:
-            raise FelisError(
-                f"schema {self.name!r}: no column with @id {column_id!r}"
-            ) from None
+            raise FelisError(f"schema {self.name!r}: no column with @id {column_id!r}") from None
 
     def table_infos(self) -> list[TableInfo]:
         """What the ADQL checker needs, straight from the document (tests, offline tools)."""
         return [t.table_info(self.name) for t in self.ordered_tables()]
 
     def ordered_tables(self) -> list[FelisTable]:
-        return sorted(
-            self.tables, key=lambda t: (t.table_index is None, t.table_index or 0)
-        )
+        return sorted(self.tables, key=lambda t: (t.table_index is None, t.table_index or 0))
 
     def with_tables(self, names: set[str]) -> FelisSchema:
         """The same schema restricted to ``names`` (an ingest publishes what exists)."""

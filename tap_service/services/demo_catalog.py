@@ -166,9 +166,9 @@ def generate_objects(n_objects: int = 100_000, seed: int = 42) -> DemoObjects:
     extended = rng.random(n) < 0.3 + 0.6 * (r_mag - 17.0) / 10.0
     ids = OBJECT_ID_BASE + np.cumsum(rng.integers(1, 1_000, n, dtype=np.int64))
     tract, patch = sky_position_to_tract_patch(ra, dec)
-    ref_band = np.where(
-        rng.random(n) < 0.8, "i", np.where(rng.random(n) < 0.75, "r", "g")
-    ).astype(object)
+    ref_band = np.where(rng.random(n) < 0.8, "i", np.where(rng.random(n) < 0.75, "r", "g")).astype(
+        object
+    )
 
     columns: dict[str, npt.NDArray[Any]] = {
         "objectId": ids,
@@ -232,9 +232,7 @@ def generate_ccd_visits(seed: int = 42) -> DemoTable:
     zenith = rng.uniform(5.0, 55.0, v)
 
     d = DETECTORS_PER_VISIT
-    detectors = np.sort(
-        np.argsort(rng.random((v, 189)), axis=1)[:, :d], axis=1
-    ).astype(np.int64)
+    detectors = np.sort(np.argsort(rng.random((v, 189)), axis=1)[:, :d], axis=1).astype(np.int64)
     rep = np.repeat(np.arange(v), d)
     det = detectors.ravel()
     # Detectors sit on a 0.2°-pitch grid around the boresight.

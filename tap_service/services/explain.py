@@ -90,9 +90,7 @@ class Estimate:
         }
 
 
-def estimate(
-    checked: CheckedQuery, partitioning: Mapping[str, PartitionedTableConfig]
-) -> Estimate:
+def estimate(checked: CheckedQuery, partitioning: Mapping[str, PartitionedTableConfig]) -> Estimate:
     """The estimate for ``checked`` under ``partitioning`` (TAP table name -> configuration)."""
     parts = {t.qualified_name: partitioning.get(t.qualified_name) for t in checked.tables}
     partitioned = {name: p for name, p in parts.items() if p is not None}

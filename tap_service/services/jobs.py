@@ -226,9 +226,7 @@ class JobRunner:
             phase = self._run(job_id)
             if phase is not None:
                 metrics.job_finished(phase)
-                log.info(
-                    "job %s ended %s after %.3f s", job_id, phase, time.perf_counter() - start
-                )
+                log.info("job %s ended %s after %.3f s", job_id, phase, time.perf_counter() - start)
         return phase
 
     def _run(self, job_id: str) -> Phase | None:

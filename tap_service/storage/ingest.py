@@ -340,16 +340,15 @@ def _validate(cur: Any, table: FelisTable, staged: pa.Table, lines: _CsvLines | 
         checks.append((col, " OR ".join(problems)))
     if not checks:
         return
-    aggregates = ", ".join(
-        f"min(CASE WHEN {cond} THEN {quote(_ROW)} END)" for _, cond in checks
-    )
+    aggregates = ", ".join(f"min(CASE WHEN {cond} THEN {quote(_ROW)} END)" for _, cond in checks)
     first_bad = cur.execute(f"SELECT {aggregates} FROM {quote(_VIEW)}").fetchall()[0]
     bad = [(row, col) for row, (col, _) in zip(first_bad, checks, strict=True) if row is not None]
     if not bad:
         return
     row = min(r for r, _ in bad)
-    column = next(c for r, c in sorted(bad, key=lambda rc: (rc[0], _position(table, rc[1])))
-                  if r == row)
+    column = next(
+        c for r, c in sorted(bad, key=lambda rc: (rc[0], _position(table, rc[1]))) if r == row
+    )
     raw = staged.column(column.name)[row].as_py()
     if raw is None:
         reason = "is empty (NULL) but the column is not nullable"

@@ -104,7 +104,7 @@ def tap_schema_exists(cur: Any) -> bool:
 
 def delete_schema_rows(cur: Any, schema_name: str) -> None:
     """Remove every TAP_SCHEMA row describing ``schema_name``, keys pointing into it included."""
-    tables_of = f"SELECT table_name FROM {_TS}.\"tables\" WHERE schema_name = $schema"
+    tables_of = f'SELECT table_name FROM {_TS}."tables" WHERE schema_name = $schema'
     keys_of = (
         f'SELECT key_id FROM {_TS}."keys" WHERE from_table IN ({tables_of}) '
         f"OR target_table IN ({tables_of})"

@@ -112,8 +112,7 @@ def read_votable(
     except expat.ExpatError as exc:
         message = expat.errors.messages[exc.code]
         raise VOTableReadError(
-            f"The upload is not well-formed XML: {message} (line {exc.lineno}, "
-            f"column {exc.offset})"
+            f"The upload is not well-formed XML: {message} (line {exc.lineno}, column {exc.offset})"
         ) from None
     return reader.result()
 
@@ -213,9 +212,7 @@ class _Reader:
 
     # -- metadata ------------------------------------------------------------------------------
 
-    def _add_field(
-        self, attrs: dict[str, str], null: str | None, description: str | None
-    ) -> None:
+    def _add_field(self, attrs: dict[str, str], null: str | None, description: str | None) -> None:
         name = attrs.get("name") or attrs.get("ID")
         if not name:
             raise VOTableReadError(f"FIELD number {len(self.columns) + 1} has no name")

@@ -66,9 +66,8 @@ def cap_samples(lon: float, lat: float, r: float, n: int = 400) -> tuple[np.ndar
     e2 = np.cross(c, e1)
     rho = np.radians(np.concatenate([np.linspace(0, r, n), [r, r]]))[:, None]
     az = np.linspace(0, 2 * np.pi, 4 * n, endpoint=False)[None, :]
-    pts = (
-        np.cos(rho)[..., None] * c
-        + np.sin(rho)[..., None] * (np.cos(az)[..., None] * e1 + np.sin(az)[..., None] * e2)
+    pts = np.cos(rho)[..., None] * c + np.sin(rho)[..., None] * (
+        np.cos(az)[..., None] * e1 + np.sin(az)[..., None] * e2
     )
     return lonlat(pts.reshape(-1, 3))
 

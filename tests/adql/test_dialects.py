@@ -306,7 +306,7 @@ def test_identifiers_are_quoted_and_escaped(duck: Any) -> None:
     checked = check(parse(adql), catalog)
     assert to_sql(checked, "qserv") == (
         'SELECT `x y`.`Quote"Name` AS `Quote"Name`, `x y`.`back``tick` AS `back``tick`, '
-        "`x y`.`select` AS `select` FROM `we\"ird``schema`.`Mixed Case` AS `x y`"
+        '`x y`.`select` AS `select` FROM `we"ird``schema`.`Mixed Case` AS `x y`'
     )
     sql = to_sql(checked, "embedded")
     assert sql == (

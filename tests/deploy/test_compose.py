@@ -26,14 +26,21 @@ COMPOSE = REPO / "docker-compose.yml"
 
 def compose_command() -> list[str]:
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True,
-                                 check=False).returncode == 0:
+    if (
+        docker
+        and subprocess.run(
+            [docker, "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     if legacy:
         return [legacy]
-    pytest.fail("neither `docker compose` nor `docker-compose` is installed; install the "
-                "client with: make system-deps (apt-get install docker-compose)")
+    pytest.fail(
+        "neither `docker compose` nor `docker-compose` is installed; install the "
+        "client with: make system-deps (apt-get install docker-compose)"
+    )
 
 
 def compose() -> dict[str, Any]:
@@ -44,7 +51,11 @@ def compose() -> dict[str, Any]:
 def test_compose_config_accepts_the_file() -> None:
     result = subprocess.run(
         [*compose_command(), "-f", str(COMPOSE), "config", "-q"],
-        capture_output=True, text=True, check=False, cwd=REPO, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
 
@@ -76,8 +87,10 @@ def _field_exists(model: type[BaseModel], path: list[str]) -> bool:
     if len(path) == 1:
         return True
     annotation = field.annotation
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel) and _field_exists(
-        annotation, path[1:]
+    return (
+        isinstance(annotation, type)
+        and issubclass(annotation, BaseModel)
+        and _field_exists(annotation, path[1:])
     )
 
 

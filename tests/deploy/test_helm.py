@@ -65,8 +65,9 @@ def test_values_config_is_a_valid_config() -> None:
 def test_values_config_block_is_current() -> None:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("helm_values", CHART.parents[1] / "tools" /
-                                                  "helm_values.py")
+    spec = importlib.util.spec_from_file_location(
+        "helm_values", CHART.parents[1] / "tools" / "helm_values.py"
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -127,7 +128,9 @@ def everything_on() -> dict[str, Any]:
     chart_values["api"]["nodeSelector"] = {"disk": "ssd"}
     chart_values["imagePullSecrets"] = [{"name": "pull"}]
     chart_values["ingress"].update(
-        enabled=True, host="data.example.org", tlsSecretName="tls",
+        enabled=True,
+        host="data.example.org",
+        tlsSecretName="tls",
         annotations={"nginx.ingress.kubernetes.io/proxy-read-timeout": "600"},
     )
     chart_values["ingress"]["gafaelfawr"].update(enabled=True, baseUrl="https://data.example.org")
@@ -159,7 +162,8 @@ def test_default_values_render_api_worker_service_configmap_job() -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["TAP_CONFIG_FILE"]["value"] == "/etc/tap-service/config.yaml"
     assert env["TAP_S3__SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {
-        "name": "tap-secrets", "key": "s3-secret-access-key"
+        "name": "tap-secrets",
+        "key": "s3-secret-access-key",
     }
     worker = rendered["deployment-worker.yaml"][0]["spec"]["template"]["spec"]
     assert worker["containers"][0]["args"] == ["worker", "--concurrency", "4"]
@@ -176,7 +180,8 @@ def test_everything_on_renders_hpa_and_gafaelfawr_ingress() -> None:
     rendered = render_all(everything_on())
     hpas = rendered["hpa.yaml"]
     assert [h["spec"]["scaleTargetRef"]["name"] for h in hpas] == [
-        "tap-tap-service-api", "tap-tap-service-worker"
+        "tap-tap-service-api",
+        "tap-tap-service-worker",
     ]
     assert "replicas" not in rendered["deployment-api.yaml"][0]["spec"]
     ingress = rendered["ingress.yaml"][0]

@@ -56,8 +56,12 @@ def _column(**spec: Any) -> Any:
         ({"datatype": "string", "length": 10, "votable:arraysize": 10}, "char", "10", None),
         ({"datatype": "byte", "votable:datatype": "short"}, "short", None, None),
         ({"datatype": "text", "votable:xtype": "clob"}, "char", "*", "clob"),
-        ({"datatype": "double", "votable:arraysize": "2", "votable:xtype": "point"},
-         "double", "2", "point"),
+        (
+            {"datatype": "double", "votable:arraysize": "2", "votable:xtype": "point"},
+            "double",
+            "2",
+            "point",
+        ),
     ],
 )
 def test_votable_type_follows_felis_defaults_and_overrides(
@@ -122,14 +126,21 @@ def test_invalid_columns_are_refused_with_their_name(spec: dict[str, Any], messa
 
 def test_duplicate_columns_and_bad_references() -> None:
     with pytest.raises(FelisError, match="repeats"):
-        parse_felis(_doc({"name": "a", "datatype": "int"}, {"name": "a", "datatype": "int",
-                                                          "@id": "#T.a2"}))
+        parse_felis(
+            _doc({"name": "a", "datatype": "int"}, {"name": "a", "datatype": "int", "@id": "#T.a2"})
+        )
     with pytest.raises(FelisError, match="primaryKey"):
         parse_felis(_doc({"name": "a", "datatype": "int"}, primaryKey="#T.b"))
     doc = _doc(
         {"name": "a", "datatype": "int"},
-        constraints=[{"name": "fk", "@type": "ForeignKey", "columns": ["#T.a"],
-                      "referencedColumns": ["#Nowhere.id"]}],
+        constraints=[
+            {
+                "name": "fk",
+                "@type": "ForeignKey",
+                "columns": ["#T.a"],
+                "referencedColumns": ["#Nowhere.id"],
+            }
+        ],
     )
     with pytest.raises(FelisError, match="Nowhere"):
         parse_felis(doc)
@@ -146,8 +157,11 @@ def test_indexed_means_single_column_primary_key_or_index() -> None:
     table = parse_felis(doc).tables[0]
     assert [table.is_indexed(c) for c in table.columns] == [True, False, True]
     composite = parse_felis(
-        _doc({"name": "a", "datatype": "long"}, {"name": "b", "datatype": "long"},
-             primaryKey=["#T.a", "#T.b"])
+        _doc(
+            {"name": "a", "datatype": "long"},
+            {"name": "b", "datatype": "long"},
+            primaryKey=["#T.a", "#T.b"],
+        )
     ).tables[0]
     assert not any(composite.is_indexed(c) for c in composite.columns)
 
@@ -177,9 +191,22 @@ def test_demo_schema_is_a_real_dp02_subset() -> None:
     assert [t.name for t in demo.tables] == ["Object", "ForcedSource", "CcdVisit"]
     obj = demo.table("Object")
     assert 30 <= len(obj.columns) <= 45
-    for name in ("objectId", "coord_ra", "coord_dec", "detect_isPrimary", "tract", "patch",
-                 "refExtendedness", "r_psfFlux", "r_psfFluxErr", "r_psfFlux_flag",
-                 "r_cModelFlux", "r_cModel_flag", "u_psfFlux", "y_psfFlux"):
+    for name in (
+        "objectId",
+        "coord_ra",
+        "coord_dec",
+        "detect_isPrimary",
+        "tract",
+        "patch",
+        "refExtendedness",
+        "r_psfFlux",
+        "r_psfFluxErr",
+        "r_psfFlux_flag",
+        "r_cModelFlux",
+        "r_cModel_flag",
+        "u_psfFlux",
+        "y_psfFlux",
+    ):
         assert obj.column(name) is not None, name
     keys = tap_schema_rows(demo).keys
     assert {(k.key_id, k.from_table, k.target_table) for k in keys} == {
@@ -234,7 +261,10 @@ def test_dp02_dc2_loads_at_full_width() -> None:
     obs_start = schema.table("CcdVisit").column("obsStart")
     assert obs_start is not None
     assert (obs_start.votable_datatype, obs_start.arraysize, obs_start.xtype) == (
-        "char", "*", "timestamp")
+        "char",
+        "*",
+        "timestamp",
+    )
     access = schema.table("ObsCore").column("s_region")
     assert access is not None
 
@@ -245,8 +275,9 @@ def test_dp02_dc2_loads_at_full_width() -> None:
     assert sum(1 for r in rows.columns if r.table_name == "dp02_dc2_catalogs.Object") == 991
     obj_fs = next(k for k in rows.keys if k.key_id == "Obj_FS")
     assert obj_fs.target_table == "dp02_dc2_catalogs.Object"
-    assert [(k.from_column, k.target_column) for k in rows.key_columns if k.key_id == "Obj_FS"] \
-        == [("objectId", "objectId")]
+    assert [(k.from_column, k.target_column) for k in rows.key_columns if k.key_id == "Obj_FS"] == [
+        ("objectId", "objectId")
+    ]
 
 
 @needs_sdm
@@ -257,7 +288,11 @@ def test_obscore_schemas_load(name: str) -> None:
     col = obscore.column("dataproduct_type")
     assert col is not None
     assert (col.votable_datatype, col.arraysize, col.std, col.utype) == (
-        "char", "128*", True, "ObsDataset.dataProductType")
+        "char",
+        "128*",
+        True,
+        "ObsDataset.dataProductType",
+    )
     calib = obscore.column("calib_level")
     assert calib is not None
     assert calib.nullable is False
@@ -269,17 +304,35 @@ def test_tap_schema_describes_itself() -> None:
     rows = tap_schema_rows(schema)
     assert rows.schema.schema_name == "TAP_SCHEMA"
     assert [t.table_name for t in rows.tables] == [
-        "TAP_SCHEMA.schemas", "TAP_SCHEMA.tables", "TAP_SCHEMA.columns",
-        "TAP_SCHEMA.keys", "TAP_SCHEMA.key_columns",
+        "TAP_SCHEMA.schemas",
+        "TAP_SCHEMA.tables",
+        "TAP_SCHEMA.columns",
+        "TAP_SCHEMA.keys",
+        "TAP_SCHEMA.key_columns",
     ]
     columns = [r.column_name for r in rows.columns if r.table_name == "TAP_SCHEMA.columns"]
     assert columns == [
-        "table_name", "column_name", "datatype", "arraysize", "xtype", '"size"', "description",
-        "utype", "unit", "ucd", "indexed", "principal", "std", "column_index",
+        "table_name",
+        "column_name",
+        "datatype",
+        "arraysize",
+        "xtype",
+        '"size"',
+        "description",
+        "utype",
+        "unit",
+        "ucd",
+        "indexed",
+        "principal",
+        "std",
+        "column_index",
     ]  # TAP 1.1 publishes the reserved word delimited
     assert all(r.std == 1 for r in rows.columns)
-    name = next(r for r in rows.columns if r.column_name == "table_name"
-                and r.table_name == "TAP_SCHEMA.tables")
+    name = next(
+        r
+        for r in rows.columns
+        if r.column_name == "table_name" and r.table_name == "TAP_SCHEMA.tables"
+    )
     assert (name.datatype, name.arraysize, name.size, name.indexed) == ("char", "128*", 128, 1)
     assert {k.key_id for k in rows.keys} == {"k1", "k2", "k3", "k4", "k5"}
 

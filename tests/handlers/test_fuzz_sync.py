@@ -40,7 +40,7 @@ HTTP_SEEDS = (
     "table_name = 'dp02_dc2_catalogs.Object' AND column_name LIKE 'coord%' ORDER BY column_index",
     "SELECT TOP 5 band, UPPER(band) || '''x' AS b, ROUND(expMidptMJD, 3) FROM "
     "dp02_dc2_catalogs.CcdVisit WHERE band IN ('g', 'r') OR band ILIKE 'I'",
-    "SELECT TOP 5 \"objectId\", o.coord_ra * 2 + 1 FROM dp02_dc2_catalogs.Object AS o "
+    'SELECT TOP 5 "objectId", o.coord_ra * 2 + 1 FROM dp02_dc2_catalogs.Object AS o '
     "WHERE o.coord_dec BETWEEN -40 AND -30 AND o.r_psfFlux IS NOT NULL",
 )
 
@@ -217,7 +217,7 @@ def test_repeated_and_odd_parameter_names(client: TestClient) -> None:
     dali_error(response.content)
     response = client.post(
         SYNC,
-        content=b"--x\r\nContent-Disposition: form-data; name=\"QUERY\"\r\n\r\nSELECT",
+        content=b'--x\r\nContent-Disposition: form-data; name="QUERY"\r\n\r\nSELECT',
         headers={"content-type": "multipart/form-data; boundary=x"},
     )
     assert response.status_code == 400

@@ -278,8 +278,15 @@ def test_stilts_plots_s_region_as_footprints(
     votable.write_bytes(response.content)
     png = tmp_path / "footprints.png"
     result = subprocess.run(
-        [stilts, "plot2sky", f"in={votable}", "layer1=area", "area1=s_region",
-         "color1=red", f"out={png}"],
+        [
+            stilts,
+            "plot2sky",
+            f"in={votable}",
+            "layer1=area",
+            "area1=s_region",
+            "color1=red",
+            f"out={png}",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -90,8 +90,9 @@ def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
     return samples
 
 
-def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-          **labels: str) -> float:
+def value(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -144,7 +145,8 @@ def test_metrics_count_known_traffic(server: Server) -> None:
 
 def test_json_logs_carry_request_user_and_job(server: Server) -> None:
     response = sync(
-        server, f"SELECT TOP 1 objectId FROM {OBJECT}",
+        server,
+        f"SELECT TOP 1 objectId FROM {OBJECT}",
         **{"X-Request-ID": "req-metrics-1", "X-Auth-Request-User": "alice"},
     )
     assert response.status_code == 200

@@ -35,7 +35,6 @@ URL = f"mysql+pymysql://root@127.0.0.1:3306/{DB}"
 TS_URL = f"mysql+pymysql://root@127.0.0.1:3306/{TS_DB}"
 
 
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[pymysql.Connection[Any]]:
     con = mariadb_admin()

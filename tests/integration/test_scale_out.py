@@ -67,9 +67,7 @@ def quick_query(n: int) -> str:
 
 
 # A self-join the stand-in needs a noticeable time for: jobs are still running at the kill.
-SLOW_QUERY = (
-    f"SELECT COUNT(*) AS n FROM {OBJECT} AS a, {OBJECT} AS b WHERE a.objectId < b.objectId"
-)
+SLOW_QUERY = f"SELECT COUNT(*) AS n FROM {OBJECT} AS a, {OBJECT} AS b WHERE a.objectId < b.objectId"
 
 
 def start_worker(
@@ -96,8 +94,13 @@ def start_worker(
 
 
 class Cluster:
-    def __init__(self, apis: list[RunningService], workers: list[subprocess.Popen[bytes]],
-                 object_ids: list[int], worker_metrics: list[str]) -> None:
+    def __init__(
+        self,
+        apis: list[RunningService],
+        workers: list[subprocess.Popen[bytes]],
+        object_ids: list[int],
+        worker_metrics: list[str],
+    ) -> None:
         self.apis = apis
         self.workers = workers
         self.object_ids = object_ids
@@ -165,9 +168,7 @@ def cluster(moto_s3: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> It
             ]
             apis = [f.result() for f in api_futures]
             workers = [f.result() for f in worker_futures]
-        yield Cluster(
-            apis, workers, object_ids, [f"http://127.0.0.1:{p}/metrics" for p in ports]
-        )
+        yield Cluster(apis, workers, object_ids, [f"http://127.0.0.1:{p}/metrics" for p in ports])
     finally:
         for api in apis:
             stop_service(api)
@@ -248,6 +249,7 @@ def test_two_apis_two_workers_200_jobs_survive_a_killed_worker(cluster: Cluster)
     errors = []
     pairs = N_OBJECTS * (N_OBJECTS - 1) // 2
     with ThreadPoolExecutor(8) as pool:
+
         def check(item: tuple[tuple[int, str, str], str]) -> str | None:
             (k, creator, query), job_id = item
             if current[job_id] != "COMPLETED":
@@ -271,7 +273,8 @@ def test_two_apis_two_workers_200_jobs_survive_a_killed_worker(cluster: Cluster)
     # The surviving worker's own /metrics counted the jobs it ran, and the API sees none waiting.
     survivor = requests.get(cluster.worker_metrics[1], timeout=10).text
     ran = [
-        float(line.rsplit(" ", 1)[1]) for line in survivor.splitlines()
+        float(line.rsplit(" ", 1)[1])
+        for line in survivor.splitlines()
         if line.startswith('tap_jobs_finished_total{phase="COMPLETED"}')
     ]
     assert ran

@@ -35,13 +35,18 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sigterm_lets_streaming_sync_finish_and_refuses_new_connections(
     catalog: Path, tmp_path: Path
 ) -> None:
-    server = start(catalog, tmp_path / "serve.log", "--log-level", "info",
-                   "--shutdown-timeout", "60")
+    server = start(
+        catalog, tmp_path / "serve.log", "--log-level", "info", "--shutdown-timeout", "60"
+    )
     try:
         response = requests.post(
             f"{server.url}/sync",
-            data={"LANG": "ADQL", "QUERY": f"SELECT * FROM {FORCED}",
-                  "RESPONSEFORMAT": "votable/td", "MAXREC": "1000000"},
+            data={
+                "LANG": "ADQL",
+                "QUERY": f"SELECT * FROM {FORCED}",
+                "RESPONSEFORMAT": "votable/td",
+                "MAXREC": "1000000",
+            },
             stream=True,
             timeout=60,
         )

@@ -121,9 +121,7 @@ def table(catalog: dict[str, np.ndarray]) -> Table:
     return out
 
 
-def angular_distance(
-    ra1: np.ndarray, dec1: np.ndarray, ra2: float, dec2: float
-) -> np.ndarray:
+def angular_distance(ra1: np.ndarray, dec1: np.ndarray, ra2: float, dec2: float) -> np.ndarray:
     r1, d1, r2, d2 = map(np.radians, (ra1, dec1, ra2, dec2))
     hav = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
     return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1))))
@@ -158,9 +156,7 @@ def expected_ids(table: Table, catalog: dict[str, np.ndarray]) -> dict[int, tupl
     return out
 
 
-def check_pairs(
-    got: dict[tuple[int, int], float], expected: dict[tuple[int, int], float]
-) -> None:
+def check_pairs(got: dict[tuple[int, int], float], expected: dict[tuple[int, int], float]) -> None:
     # A pair within 1e-9 degree of the radius may fall either way of it (rounding).
     edge = {k for k, d in {**expected, **got}.items() if abs(d - RADIUS) < 1e-9}
     assert set(got) - edge == set(expected) - edge
@@ -238,8 +234,7 @@ def test_pyvo_upload_metadata_reaches_the_result(tap: pyvo.dal.TAPService, table
 def test_pyvo_two_uploads_joined_with_each_other(tap: pyvo.dal.TAPService, table: Table) -> None:
     small = table[:100]
     result = tap.run_sync(
-        "SELECT COUNT(*) AS n FROM TAP_UPLOAD.a AS a JOIN TAP_UPLOAD.b AS b "
-        "ON a.src_id = b.src_id",
+        "SELECT COUNT(*) AS n FROM TAP_UPLOAD.a AS a JOIN TAP_UPLOAD.b AS b ON a.src_id = b.src_id",
         uploads={"a": table, "b": small},
     ).to_table()
     assert int(result["n"][0]) == 100
@@ -430,8 +425,7 @@ def test_upload_errors_are_dali_400(
     url: str, table: Table, upload: str, files: dict[str, bytes | None], query: str, message: str
 ) -> None:
     parts = {
-        k: (f"{k}.vot", v if v is not None else votable_bytes(table[:10]))
-        for k, v in files.items()
+        k: (f"{k}.vot", v if v is not None else votable_bytes(table[:10])) for k, v in files.items()
     }
     response = requests.post(
         f"{url}/sync",
@@ -488,11 +482,11 @@ def test_oversize_chunked_body_is_cut_off(url: str) -> None:
     """Without Content-Length the service stops reading once the body passes the limit."""
     boundary = "tap-upload-test"
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"LANG\"\r\n\r\nADQL\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"UPLOAD\"\r\n\r\nt,param:x\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"QUERY\"\r\n\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="LANG"\r\n\r\nADQL\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="UPLOAD"\r\n\r\nt,param:x\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="QUERY"\r\n\r\n'
         "SELECT * FROM TAP_UPLOAD.t\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"x\"; filename=\"x.vot\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="x"; filename="x.vot"\r\n'
         "Content-Type: application/x-votable+xml\r\n\r\n<VOTABLE>"
     ).encode()
 

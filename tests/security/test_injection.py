@@ -301,8 +301,7 @@ def test_backslash_is_an_ordinary_character(service: Service) -> None:
     # ADQL strings have no escapes: '\' is one backslash (MariaDB would read \' as a quote).
     status, body, sent = run(
         service,
-        "SELECT TOP 1 '\\' AS a, 'x\\''y' AS b, LENGTH('\\') AS n "
-        "FROM dp02_dc2_catalogs.CcdVisit",
+        "SELECT TOP 1 '\\' AS a, 'x\\''y' AS b, LENGTH('\\') AS n FROM dp02_dc2_catalogs.CcdVisit",
     )
     if status == 400:
         # LENGTH is not ADQL 2.1 on every backend; fall back to the literals alone.
@@ -324,8 +323,7 @@ VALUE_ERRORS = [
     "SELECT TOP 2 CAST('2020-13-45' AS TIMESTAMP) AS a FROM dp02_dc2_catalogs.CcdVisit",
     "SELECT TOP 2 ccdVisitId + 9223372036854775807 AS a FROM dp02_dc2_catalogs.CcdVisit",
     "SELECT TOP 2 9999999999999999999999999999999999999999 AS a FROM dp02_dc2_catalogs.CcdVisit",
-    "SELECT TOP 2 99999999999999999999 * 99999999999999999999 AS a "
-    "FROM dp02_dc2_catalogs.CcdVisit",
+    "SELECT TOP 2 99999999999999999999 * 99999999999999999999 AS a FROM dp02_dc2_catalogs.CcdVisit",
 ]
 
 

@@ -118,8 +118,14 @@ def test_nulls_and_booleans_are_present(built: EmbeddedDatabase) -> None:
         assert isinstance(flagged, int)
         assert 0 < nulls <= flagged
         # A NULL flux always carries its failure flag.
-        assert _one(built, f"SELECT count(*) AS v FROM {OBJ} WHERE {band}_psfFlux IS NULL "
-                           f"AND NOT {band}_psfFlux_flag") == 0
+        assert (
+            _one(
+                built,
+                f"SELECT count(*) AS v FROM {OBJ} WHERE {band}_psfFlux IS NULL "
+                f"AND NOT {band}_psfFlux_flag",
+            )
+            == 0
+        )
     primary = built.query(
         f"SELECT detect_isPrimary AS p, count(*) AS n FROM {OBJ} GROUP BY 1"
     ).to_pylist()
@@ -136,11 +142,14 @@ def test_keys_hold_and_light_curves_exist(built: EmbeddedDatabase) -> None:
         "WHERE o.objectId IS NULL",
     )
     assert orphans == 0
-    assert _one(
-        built,
-        f"SELECT count(*) AS v FROM {FS} f LEFT JOIN {CCD} c USING (ccdVisitId) "
-        "WHERE c.ccdVisitId IS NULL",
-    ) == 0
+    assert (
+        _one(
+            built,
+            f"SELECT count(*) AS v FROM {FS} f LEFT JOIN {CCD} c USING (ccdVisitId) "
+            "WHERE c.ccdVisitId IS NULL",
+        )
+        == 0
+    )
     assert _one(built, f"SELECT count(DISTINCT forcedSourceId) AS v FROM {FS}") == (
         N_OBJECTS * N_FORCED
     )
@@ -165,8 +174,11 @@ def test_timestamps_agree_with_mjd(built: EmbeddedDatabase) -> None:
     ).to_pylist()
     for r in rows:
         for stamp, mjd in ((r["obsStart"], r["obsStartMJD"]), (r["expMidpt"], r["expMidptMJD"])):
-            seconds = (stamp.timestamp() if stamp.tzinfo else
-                       (stamp - stamp.__class__(1970, 1, 1)).total_seconds())
+            seconds = (
+                stamp.timestamp()
+                if stamp.tzinfo
+                else (stamp - stamp.__class__(1970, 1, 1)).total_seconds()
+            )
             assert seconds / 86400 + 40587 == pytest.approx(mjd, abs=1e-6)
 
 
@@ -187,7 +199,9 @@ def test_numpy_answers_a_cone_like_query(built: EmbeddedDatabase) -> None:
 def test_published_in_tap_schema(built: EmbeddedDatabase) -> None:
     names = [t.qualified_name for t in built.catalog_tables()]
     assert names[:3] == [
-        "dp02_dc2_catalogs.Object", "dp02_dc2_catalogs.ForcedSource", "dp02_dc2_catalogs.CcdVisit"
+        "dp02_dc2_catalogs.Object",
+        "dp02_dc2_catalogs.ForcedSource",
+        "dp02_dc2_catalogs.CcdVisit",
     ]
     assert "TAP_SCHEMA.columns" in names
 

@@ -89,17 +89,13 @@ def test_explain_case(case: dict[str, Any]) -> None:
         low, high = sampled_bounds(case["region"])
         assert low <= est.chunks <= high, (low, est.chunks, high)
         assert est.chunks == case["chunks"]
-    assert est.summary().endswith(
-        ", ".join(t.table for t in est.tables if t.kind != "replicated")
-    )
+    assert est.summary().endswith(", ".join(t.table for t in est.tables if t.kind != "replicated"))
 
 
 # --------------------------------------------------------------------------- guard, INFO, explain
 
 COUNT = "SELECT COUNT(*) FROM dp02_dc2_catalogs.Object WHERE r_psfFlux > 100"
-CONE = (
-    COUNT + " AND CONTAINS(POINT('ICRS', coord_ra, coord_dec), CIRCLE('ICRS', 62, -37, 0.5)) = 1"
-)
+CONE = COUNT + " AND CONTAINS(POINT('ICRS', coord_ra, coord_dec), CIRCLE('ICRS', 62, -37, 0.5)) = 1"
 
 
 def make_service(dialect: str = "qserv", limit: int | None = 100) -> Any:

@@ -47,8 +47,11 @@ def test_new_database_holds_tap_schema_describing_itself(db: EmbeddedDatabase) -
     assert [s["schema_name"] for s in schemas] == ["TAP_SCHEMA"]
     tables = db.catalog_tables()
     assert [t.qualified_name for t in tables] == [
-        "TAP_SCHEMA.schemas", "TAP_SCHEMA.tables", "TAP_SCHEMA.columns",
-        "TAP_SCHEMA.keys", "TAP_SCHEMA.key_columns",
+        "TAP_SCHEMA.schemas",
+        "TAP_SCHEMA.tables",
+        "TAP_SCHEMA.columns",
+        "TAP_SCHEMA.keys",
+        "TAP_SCHEMA.key_columns",
     ]
     columns = next(t for t in tables if t.name == "columns")
     assert len(columns.columns) == 14
@@ -90,7 +93,9 @@ def test_publish_demo_schema_and_read_it_back(db: EmbeddedDatabase) -> None:
     assert {"column_name": "psfFlux_flag", "data_type": "BOOLEAN"} in described
     keys = _rows(db, 'SELECT * FROM "TAP_SCHEMA"."key_columns" ORDER BY key_id')
     assert [(k["key_id"], k["from_column"]) for k in keys][:2] == [
-        ("CcdV_FS", "ccdVisitId"), ("Obj_FS", "objectId")]
+        ("CcdV_FS", "ccdVisitId"),
+        ("Obj_FS", "objectId"),
+    ]
 
 
 def test_republishing_replaces_rows_and_keeps_data(db: EmbeddedDatabase) -> None:
@@ -103,25 +108,32 @@ def test_republishing_replaces_rows_and_keeps_data(db: EmbeddedDatabase) -> None
     assert _rows(db, 'SELECT count(*) AS n FROM "TAP_SCHEMA"."columns"') == counts
     assert _rows(db, 'SELECT ccdVisitId FROM dp02_dc2_catalogs."CcdVisit"') == [{"ccdVisitId": 7}]
 
-    renamed = parse_felis({
-        "name": "dp02_dc2_catalogs", "description": "second edition",
-        "tables": [{"name": "Extra", "columns": [{"name": "x", "datatype": "int"}]}],
-    })
+    renamed = parse_felis(
+        {
+            "name": "dp02_dc2_catalogs",
+            "description": "second edition",
+            "tables": [{"name": "Extra", "columns": [{"name": "x", "datatype": "int"}]}],
+        }
+    )
     db.publish(renamed)
     names = [t.qualified_name for t in db.catalog_tables()]
     assert "dp02_dc2_catalogs.Extra" in names
     assert "dp02_dc2_catalogs.Object" not in names
-    schema_rows = _rows(db, "SELECT description FROM \"TAP_SCHEMA\".\"schemas\" "
-                            "WHERE schema_name = 'dp02_dc2_catalogs'")
+    schema_rows = _rows(
+        db,
+        'SELECT description FROM "TAP_SCHEMA"."schemas" WHERE schema_name = \'dp02_dc2_catalogs\'',
+    )
     assert schema_rows == [{"description": "second edition"}]
     assert _rows(db, 'SELECT count(*) AS n FROM "TAP_SCHEMA"."keys"')[0]["n"] == 5
 
 
 def test_publishing_a_changed_table_needs_replace(db: EmbeddedDatabase) -> None:
-    first = parse_felis({"name": "s", "tables": [
-        {"name": "T", "columns": [{"name": "a", "datatype": "int"}]}]})
-    second = parse_felis({"name": "s", "tables": [
-        {"name": "T", "columns": [{"name": "a", "datatype": "double"}]}]})
+    first = parse_felis(
+        {"name": "s", "tables": [{"name": "T", "columns": [{"name": "a", "datatype": "int"}]}]}
+    )
+    second = parse_felis(
+        {"name": "s", "tables": [{"name": "T", "columns": [{"name": "a", "datatype": "double"}]}]}
+    )
     db.publish(first)
     with pytest.raises(BackendError, match="different columns"):
         db.publish(second)
@@ -143,8 +155,11 @@ def test_dp02_dc2_at_full_width(db: EmbeddedDatabase) -> None:
     assert (ra.unit, ra.ucd) == ("deg", "pos.eq.ra;meta.main")
     forced = tables["dp02_dc2_catalogs.ForcedSource"]
     assert [c.name for c in forced.columns[:3]] == ["objectId", "band", "psfFlux"]  # 10, 20, 30
-    index = _rows(db, "SELECT column_index FROM \"TAP_SCHEMA\".\"columns\" WHERE "
-                      "table_name = 'dp02_dc2_catalogs.Object' AND column_name = 'coord_ra'")
+    index = _rows(
+        db,
+        'SELECT column_index FROM "TAP_SCHEMA"."columns" WHERE '
+        "table_name = 'dp02_dc2_catalogs.Object' AND column_name = 'coord_ra'",
+    )
     assert index == [{"column_index": 3}]
     physical = db.query('SELECT * FROM dp02_dc2_catalogs."Object" LIMIT 0')
     assert physical.num_columns == 991
@@ -295,9 +310,10 @@ def test_concurrent_readers_on_a_read_only_database(tmp_path: Path) -> None:
             )
     db = EmbeddedDatabase(tmp_path, read_only=True, setup_statements=setup_statements())
     try:
+
         def work(k: int) -> tuple[int, int, float]:
             sql = (
-                'SELECT count(*) AS n, sum(ccdVisitId) AS s, max(adql_distance(0, 0, 0, 1)) AS d '
+                "SELECT count(*) AS n, sum(ccdVisitId) AS s, max(adql_distance(0, 0, 0, 1)) AS d "
                 f'FROM dp02_dc2_catalogs."CcdVisit" WHERE visitId = {k % 100}'
             )
             batch = next(db.stream(sql))
@@ -328,6 +344,7 @@ def test_read_only_needs_an_existing_catalog(tmp_path: Path) -> None:
 
 def test_transactions_roll_back_on_error(db: EmbeddedDatabase) -> None:
     db.publish(load_felis(DEMO))
+
     def failing_change() -> None:
         with db.transaction() as cur:
             cur.execute('INSERT INTO dp02_dc2_catalogs."CcdVisit" (ccdVisitId) VALUES (1)')

@@ -93,16 +93,21 @@ def _stars(db: EmbeddedDatabase) -> list[dict[str, object]]:
 def test_good_csv_loads_with_types_nulls_and_metadata(
     db: EmbeddedDatabase, schema_path: Path, tmp_path: Path
 ) -> None:
-    result = ingest(db, schema_path, table="survey.Stars",
-                    file_path=_write(tmp_path, "s.csv", GOOD_CSV))
+    result = ingest(
+        db, schema_path, table="survey.Stars", file_path=_write(tmp_path, "s.csv", GOOD_CSV)
+    )
     assert (result.table, result.rows) == ("survey.Stars", 5)
     rows = _stars(db)
     assert [r["starId"] for r in rows] == [2, 3, 4, 5, 1249537790362809267]
     by_id = {r["starId"]: r for r in rows}
     first = by_id[1249537790362809267]
     assert first == {
-        "starId": 1249537790362809267, "ra": 10.5, "mag": 12.25, "variable": True,
-        "name": "Vega, alpha", "seen": dt.datetime(2024, 1, 2, 3, 4, 5),
+        "starId": 1249537790362809267,
+        "ra": 10.5,
+        "mag": 12.25,
+        "variable": True,
+        "name": "Vega, alpha",
+        "seen": dt.datetime(2024, 1, 2, 3, 4, 5),
     }
     assert by_id[2]["mag"] is None and by_id[2]["name"] is None  # noqa: PT018
     assert by_id[2]["seen"] == dt.datetime(2024, 1, 2, 3, 4, 6, 500000)
@@ -126,35 +131,46 @@ def test_good_csv_loads_with_types_nulls_and_metadata(
     assert seen is not None
     assert (seen.datatype, seen.xtype) == ("char", "timestamp")
     assert "survey.Observations" not in tables  # not loaded yet, not published
-    assert db.query('SELECT count(*) AS n FROM "TAP_SCHEMA"."keys" '
-                    "WHERE key_id = 'obs_star'").to_pylist() == [{"n": 0}]
+    assert db.query(
+        'SELECT count(*) AS n FROM "TAP_SCHEMA"."keys" WHERE key_id = \'obs_star\''
+    ).to_pylist() == [{"n": 0}]
 
 
 def test_second_table_brings_its_foreign_key(
     db: EmbeddedDatabase, schema_path: Path, tmp_path: Path
 ) -> None:
     ingest(db, schema_path, table="survey.Stars", file_path=_write(tmp_path, "s.csv", GOOD_CSV))
-    ingest(db, schema_path, table="Observations",
-           file_path=_write(tmp_path, "o.csv", "flux,starId\n1.5,2\n2.5,3\n"))
+    ingest(
+        db,
+        schema_path,
+        table="Observations",
+        file_path=_write(tmp_path, "o.csv", "flux,starId\n1.5,2\n2.5,3\n"),
+    )
     names = [t.qualified_name for t in db.catalog_tables()]
     assert names[:2] == ["survey.Observations", "survey.Stars"]  # table_index 0, then 1
-    keys = db.query('SELECT key_id, from_table, target_table FROM "TAP_SCHEMA"."keys" '
-                    "WHERE key_id = 'obs_star'").to_pylist()
-    assert keys == [{"key_id": "obs_star", "from_table": "survey.Observations",
-                     "target_table": "survey.Stars"}]
+    keys = db.query(
+        'SELECT key_id, from_table, target_table FROM "TAP_SCHEMA"."keys" '
+        "WHERE key_id = 'obs_star'"
+    ).to_pylist()
+    assert keys == [
+        {"key_id": "obs_star", "from_table": "survey.Observations", "target_table": "survey.Stars"}
+    ]
     obs = db.query('SELECT starId, flux FROM survey."Observations" ORDER BY starId').to_pylist()
     assert obs == [{"starId": 2, "flux": 1.5}, {"starId": 3, "flux": 2.5}]
 
 
 def test_parquet_loads(db: EmbeddedDatabase, schema_path: Path, tmp_path: Path) -> None:
-    table = pa.table({
-        "starId": pa.array([10, 11, 2**62], pa.int64()),
-        "mag": pa.array([1.5, None, 3.0], pa.float64()),
-        "variable": pa.array([True, None, False]),
-        "seen": pa.array([dt.datetime(2020, 1, 1), None, dt.datetime(2021, 6, 1, 12)],
-                         pa.timestamp("us")),
-        "name": pa.array(["a", "b", None]),
-    })
+    table = pa.table(
+        {
+            "starId": pa.array([10, 11, 2**62], pa.int64()),
+            "mag": pa.array([1.5, None, 3.0], pa.float64()),
+            "variable": pa.array([True, None, False]),
+            "seen": pa.array(
+                [dt.datetime(2020, 1, 1), None, dt.datetime(2021, 6, 1, 12)], pa.timestamp("us")
+            ),
+            "name": pa.array(["a", "b", None]),
+        }
+    )
     path = tmp_path / "stars.parquet"
     pq.write_table(table, path)
     assert ingest(db, schema_path, table="survey.Stars", file_path=path).rows == 3
@@ -170,7 +186,7 @@ def test_parquet_loads(db: EmbeddedDatabase, schema_path: Path, tmp_path: Path) 
     [
         ("starId,mag\n1,2.5\n2,abc\n3,4\n", 3, "mag", "'abc' is not a valid float"),
         ("starId,variable\n1,true\n2,yes\n", 3, "variable", "'yes' is not a valid boolean"),
-        ("starId,name\n1,\"two\nlines\"\n2,fine\n,x\n", 5, "starId", "not nullable"),
+        ('starId,name\n1,"two\nlines"\n2,fine\n,x\n', 5, "starId", "not nullable"),
         ("starId,name\n1,abcdefghijklmn\n", 2, "name", "longer than 12"),
         ("starId,seen\n1,yesterday\n", 2, "seen", "not a valid timestamp"),
         ("starId,seen\n1,2024-01-01T10:00:00+02:00\n", 2, "seen", "not a valid timestamp"),
@@ -185,8 +201,13 @@ def test_parquet_loads(db: EmbeddedDatabase, schema_path: Path, tmp_path: Path) 
     ],
 )
 def test_bad_csv_is_located_and_leaves_nothing(
-    db: EmbeddedDatabase, schema_path: Path, tmp_path: Path,
-    text: str, line: int, column: str | None, message: str,
+    db: EmbeddedDatabase,
+    schema_path: Path,
+    tmp_path: Path,
+    text: str,
+    line: int,
+    column: str | None,
+    message: str,
 ) -> None:
     before = db.query('SELECT count(*) AS n FROM "TAP_SCHEMA"."columns"').to_pylist()
     with pytest.raises(IngestError, match=message) as info:
@@ -203,15 +224,20 @@ def test_bad_file_keeps_the_previous_content(
 ) -> None:
     ingest(db, schema_path, table="survey.Stars", file_path=_write(tmp_path, "s.csv", GOOD_CSV))
     before = _stars(db)
-    tap_before = db.query('SELECT * FROM "TAP_SCHEMA"."columns" ORDER BY table_name, '
-                          "column_name").to_pylist()
+    tap_before = db.query(
+        'SELECT * FROM "TAP_SCHEMA"."columns" ORDER BY table_name, column_name'
+    ).to_pylist()
     bad = "starId,mag\n" + "".join(f"{i},1.0\n" for i in range(1000)) + "1000,oops\n"
     with pytest.raises(IngestError) as info:
         ingest(db, schema_path, table="survey.Stars", file_path=_write(tmp_path, "b.csv", bad))
     assert (info.value.line, info.value.column) == (1002, "mag")
     assert repr(_stars(db)) == repr(before)  # repr: the NaN in row 5 is not equal to itself
-    assert db.query('SELECT * FROM "TAP_SCHEMA"."columns" ORDER BY table_name, '
-                    "column_name").to_pylist() == tap_before
+    assert (
+        db.query(
+            'SELECT * FROM "TAP_SCHEMA"."columns" ORDER BY table_name, column_name'
+        ).to_pylist()
+        == tap_before
+    )
 
 
 def test_bad_parquet_row_is_numbered(
@@ -232,8 +258,9 @@ def test_reingest_replaces_and_append_adds(
     ingest(db, schema_path, table="survey.Stars", file_path=path)
     ingest(db, schema_path, table="survey.Stars", file_path=path)
     assert len(_stars(db)) == 5
-    assert db.query('SELECT count(*) AS n FROM "TAP_SCHEMA"."tables" '
-                    "WHERE schema_name = 'survey'").to_pylist() == [{"n": 1}]
+    assert db.query(
+        'SELECT count(*) AS n FROM "TAP_SCHEMA"."tables" WHERE schema_name = \'survey\''
+    ).to_pylist() == [{"n": 1}]
     more = _write(tmp_path, "m.csv", "starId\n100\n101\n")
     ingest(db, schema_path, table="survey.Stars", file_path=more, replace=False)
     assert [r["starId"] for r in _stars(db)] == [2, 3, 4, 5, 100, 101, 1249537790362809267]
@@ -269,14 +296,16 @@ def test_ingest_refuses_to_misdescribe_other_tables(
     db: EmbeddedDatabase, schema_path: Path, tmp_path: Path
 ) -> None:
     ingest(db, schema_path, table="survey.Stars", file_path=_write(tmp_path, "s.csv", GOOD_CSV))
-    narrower = schema_path.read_text().replace(
-        "  - name: seen\n    datatype: timestamp\n", ""
-    )
+    narrower = schema_path.read_text().replace("  - name: seen\n    datatype: timestamp\n", "")
     other = _write(tmp_path, "narrow.yaml", narrower)
     before = db.query('SELECT * FROM "TAP_SCHEMA"."columns" ORDER BY 1, 2').to_pylist()
     with pytest.raises(IngestError, match=r"survey\.Stars exists with other columns"):
-        ingest(db, other, table="survey.Observations",
-               file_path=_write(tmp_path, "o.csv", "starId,flux\n1,2\n"))
+        ingest(
+            db,
+            other,
+            table="survey.Observations",
+            file_path=_write(tmp_path, "o.csv", "starId,flux\n1,2\n"),
+        )
     assert not db.table_exists("survey", "Observations")
     assert db.query('SELECT * FROM "TAP_SCHEMA"."columns" ORDER BY 1, 2').to_pylist() == before
 
@@ -287,19 +316,30 @@ def test_append_needs_matching_columns(
     with db.transaction() as cur:
         cur.execute('CREATE SCHEMA survey; CREATE TABLE survey."Stars" (starId BIGINT)')
     with pytest.raises(IngestError, match="cannot append"):
-        ingest(db, schema_path, table="survey.Stars", replace=False,
-               file_path=_write(tmp_path, "s.csv", "starId\n1\n"))
+        ingest(
+            db,
+            schema_path,
+            table="survey.Stars",
+            replace=False,
+            file_path=_write(tmp_path, "s.csv", "starId\n1\n"),
+        )
     assert db.query('SELECT count(*) AS n FROM survey."Stars"').to_pylist() == [{"n": 0}]
 
 
 def test_table_whose_key_target_is_not_loaded_yet(
     db: EmbeddedDatabase, schema_path: Path, tmp_path: Path
 ) -> None:
-    ingest(db, schema_path, table="survey.Observations",
-           file_path=_write(tmp_path, "o.csv", "starId,flux\n1,2.5\n"))
+    ingest(
+        db,
+        schema_path,
+        table="survey.Observations",
+        file_path=_write(tmp_path, "o.csv", "starId,flux\n1,2.5\n"),
+    )
     assert next(t.qualified_name for t in db.catalog_tables()) == "survey.Observations"
-    assert db.query("SELECT count(*) AS n FROM \"TAP_SCHEMA\".\"keys\" "
-                    "WHERE key_id = 'obs_star'").to_pylist() == [{"n": 0}]
+    assert db.query(
+        'SELECT count(*) AS n FROM "TAP_SCHEMA"."keys" WHERE key_id = \'obs_star\''
+    ).to_pylist() == [{"n": 0}]
     ingest(db, schema_path, table="survey.Stars", file_path=_write(tmp_path, "s.csv", GOOD_CSV))
-    assert db.query("SELECT count(*) AS n FROM \"TAP_SCHEMA\".\"key_columns\" "
-                    "WHERE key_id = 'obs_star'").to_pylist() == [{"n": 1}]
+    assert db.query(
+        'SELECT count(*) AS n FROM "TAP_SCHEMA"."key_columns" WHERE key_id = \'obs_star\''
+    ).to_pylist() == [{"n": 1}]

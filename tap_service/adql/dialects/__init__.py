@@ -17,9 +17,7 @@ from tap_service.adql.rewrite import rewrite
 DIALECTS: dict[str, type[Renderer]] = {"qserv": QservRenderer, "embedded": EmbeddedRenderer}
 
 
-def to_sql(
-    checked: CheckedQuery, dialect: str, *, functions: Iterable[UserFunction] = ()
-) -> str:
+def to_sql(checked: CheckedQuery, dialect: str, *, functions: Iterable[UserFunction] = ()) -> str:
     """One SQL statement for ``dialect``.
 
     ``functions`` are the catalog's user-defined functions: the tree names a UDF but does not

@@ -60,9 +60,7 @@ class Renderer:
 
     dialect: ClassVar[str] = "base"
 
-    def __init__(
-        self, checked: CheckedQuery, functions: Iterable[UserFunction] = ()
-    ) -> None:
+    def __init__(self, checked: CheckedQuery, functions: Iterable[UserFunction] = ()) -> None:
         self.checked = checked
         self.functions: Mapping[str, UserFunction] = {f.name.lower(): f for f in functions}
 
@@ -273,8 +271,12 @@ class Renderer:
         right = self.from_item(j.right)
         if isinstance(j.right, ast.Join):
             right = f"({right})"
-        kind = {"INNER": "JOIN", "LEFT": "LEFT OUTER JOIN", "RIGHT": "RIGHT OUTER JOIN",
-                "FULL": "FULL OUTER JOIN"}[j.kind]
+        kind = {
+            "INNER": "JOIN",
+            "LEFT": "LEFT OUTER JOIN",
+            "RIGHT": "RIGHT OUTER JOIN",
+            "FULL": "FULL OUTER JOIN",
+        }[j.kind]
         if j.natural:
             kind = "NATURAL " + kind
         text = f"{left} {kind} {right}"
@@ -316,9 +318,7 @@ class Renderer:
             return self.comparison(c)
         if isinstance(c, ast.Between):
             neg = "NOT " if c.negated else ""
-            return (
-                f"{self.expr(c.operand)} {neg}BETWEEN {self.expr(c.low)} AND {self.expr(c.high)}"
-            )
+            return f"{self.expr(c.operand)} {neg}BETWEEN {self.expr(c.low)} AND {self.expr(c.high)}"
         if isinstance(c, ast.Like):
             return self.like(c)
         if isinstance(c, ast.InList):
@@ -477,9 +477,32 @@ class Renderer:
 
 MATH_FUNCTIONS = frozenset(
     {
-        "ABS", "CEILING", "DEGREES", "EXP", "FLOOR", "LOG", "LOG10", "MOD", "PI", "POWER",
-        "RADIANS", "RAND", "ROUND", "SQRT", "TRUNCATE", "ACOS", "ASIN", "ATAN", "ATAN2", "COS",
-        "COT", "SIN", "TAN", "LOWER", "UPPER", "COALESCE",
+        "ABS",
+        "CEILING",
+        "DEGREES",
+        "EXP",
+        "FLOOR",
+        "LOG",
+        "LOG10",
+        "MOD",
+        "PI",
+        "POWER",
+        "RADIANS",
+        "RAND",
+        "ROUND",
+        "SQRT",
+        "TRUNCATE",
+        "ACOS",
+        "ASIN",
+        "ATAN",
+        "ATAN2",
+        "COS",
+        "COT",
+        "SIN",
+        "TAN",
+        "LOWER",
+        "UPPER",
+        "COALESCE",
     }
 )
 

@@ -154,10 +154,27 @@ _CAST_TYPES = {
 }
 
 _SIMPLE_MATH = {
-    "ABS": "abs", "CEILING": "ceiling", "DEGREES": "degrees", "EXP": "exp", "FLOOR": "floor",
-    "LOG": "ln", "LOG10": "log10", "PI": "pi", "POWER": "power", "RADIANS": "radians",
-    "SQRT": "sqrt", "ACOS": "acos", "ASIN": "asin", "ATAN": "atan", "ATAN2": "atan2",
-    "COS": "cos", "COT": "cot", "SIN": "sin", "TAN": "tan", "LOWER": "lower", "UPPER": "upper",
+    "ABS": "abs",
+    "CEILING": "ceiling",
+    "DEGREES": "degrees",
+    "EXP": "exp",
+    "FLOOR": "floor",
+    "LOG": "ln",
+    "LOG10": "log10",
+    "PI": "pi",
+    "POWER": "power",
+    "RADIANS": "radians",
+    "SQRT": "sqrt",
+    "ACOS": "acos",
+    "ASIN": "asin",
+    "ATAN": "atan",
+    "ATAN2": "atan2",
+    "COS": "cos",
+    "COT": "cot",
+    "SIN": "sin",
+    "TAN": "tan",
+    "LOWER": "lower",
+    "UPPER": "upper",
     "COALESCE": "coalesce",
 }
 
@@ -432,9 +449,7 @@ class EmbeddedRenderer(Renderer):
 
     def circle_meets_polygon(self, circle: ast.Expr, polygon: ast.Expr) -> str:
         x, y, r = self.circle_components(circle)
-        tests = [
-            f"adql_circle_meets_cpoly({x}, {y}, {r}, {v})" for v in self.convex_lists(polygon)
-        ]
+        tests = [f"adql_circle_meets_cpoly({x}, {y}, {r}, {v})" for v in self.convex_lists(polygon)]
         return tests[0] if len(tests) == 1 else "(" + " OR ".join(tests) + ")"
 
     def prefilter(self, point: ast.Expr, cap: sphere.Cap) -> list[str]:

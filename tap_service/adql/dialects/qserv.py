@@ -58,11 +58,30 @@ from tap_service.adql.dialects.base import (
 from tap_service.adql.rewrite import const_value
 
 _MATH = {
-    "ABS": "ABS", "CEILING": "CEILING", "DEGREES": "DEGREES", "EXP": "EXP", "FLOOR": "FLOOR",
-    "LOG": "LN", "LOG10": "LOG10", "PI": "PI", "POWER": "POWER", "RADIANS": "RADIANS",
-    "SQRT": "SQRT", "ACOS": "ACOS", "ASIN": "ASIN", "ATAN": "ATAN", "ATAN2": "ATAN2",
-    "COS": "COS", "COT": "COT", "SIN": "SIN", "TAN": "TAN", "LOWER": "LOWER", "UPPER": "UPPER",
-    "COALESCE": "COALESCE", "MOD": "MOD", "RAND": "RAND",
+    "ABS": "ABS",
+    "CEILING": "CEILING",
+    "DEGREES": "DEGREES",
+    "EXP": "EXP",
+    "FLOOR": "FLOOR",
+    "LOG": "LN",
+    "LOG10": "LOG10",
+    "PI": "PI",
+    "POWER": "POWER",
+    "RADIANS": "RADIANS",
+    "SQRT": "SQRT",
+    "ACOS": "ACOS",
+    "ASIN": "ASIN",
+    "ATAN": "ATAN",
+    "ATAN2": "ATAN2",
+    "COS": "COS",
+    "COT": "COT",
+    "SIN": "SIN",
+    "TAN": "TAN",
+    "LOWER": "LOWER",
+    "UPPER": "UPPER",
+    "COALESCE": "COALESCE",
+    "MOD": "MOD",
+    "RAND": "RAND",
 }
 
 _FLOATING = frozenset({"float", "double"})
@@ -97,9 +116,7 @@ def _check_mysql_name(name: ast.Identifier) -> None:
 class QservRenderer(Renderer):
     dialect = "qserv"
 
-    def __init__(
-        self, checked: CheckedQuery, functions: Iterable[UserFunction] = ()
-    ) -> None:
+    def __init__(self, checked: CheckedQuery, functions: Iterable[UserFunction] = ()) -> None:
         super().__init__(checked, functions)
         self._restrictor: ast.Comparison | None = None
 
@@ -521,8 +538,7 @@ class QservRenderer(Renderer):
                 return fmt_number(sphere.polygon_area(shape))
             fail("AREA on Qserv needs a constant CIRCLE, BOX or POLYGON", f)
         fail(
-            f"{name} is not supported by Qserv; compute it from the coordinates on the client "
-            "side",
+            f"{name} is not supported by Qserv; compute it from the coordinates on the client side",
             f,
         )
 
