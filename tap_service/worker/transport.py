@@ -19,10 +19,13 @@ still knows its connection, and the second close finds nothing left to do.
 
 from __future__ import annotations
 
+import logging
 from queue import Empty
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+
+log = logging.getLogger(__name__)
 
 
 class Channel(kombu_redis.Channel):
@@ -31,9 +34,10 @@ class Channel(kombu_redis.Channel):
             try:
                 self._brpop_read()  # type: ignore[no-untyped-call]
             except Empty:
-                pass
-            except self.connection_errors:
-                pass  # the reply went with the connection; ``_in_poll`` is reset, close anyway
+                log.debug("no message was pending when the channel closed")
+            except self.connection_errors as exc:
+                # The reply went with the connection; ``_in_poll`` is reset, so close anyway.
+                log.info("broker connection lost during a pending receive: %s", exc)
         super().close()  # type: ignore[no-untyped-call]
 
 
