@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -472,3 +474,20 @@ def test_service_connection_takes_the_configured_memory_limit(tmp_path: Path) ->
         assert ids[0].as_py() == 1_999_999
     finally:
         db.close()
+
+
+def test_finished_queries_with_a_timeout_are_not_kept_alive(db: EmbeddedDatabase) -> None:
+    """Every query schedules a timeout; once it ends, nothing of it may stay reachable.
+
+    Under load a finished stream used to stay in the deadline heap until its timeout would
+    have come (an hour for /sync), which `make bench-load` showed as steady RSS growth.
+    """
+    refs = []
+    for i in range(300):
+        stream = db.stream(f"SELECT {i} AS n, 'x' AS s", timeout=3600)
+        assert [batch.num_rows for batch in stream] == [1]
+        refs.append(weakref.ref(stream))
+        del stream
+    gc.collect()
+    assert sum(ref() is not None for ref in refs) == 0
+    assert len(db.deadlines) < 100
