@@ -19,43 +19,9 @@ from tap_service.storage.results import LocalResultStore
 from tap_service.uws import Job, Phase
 
 
-class FakeBrokerQueue:
-    """A broker holding messages for ``held`` (and ``waiting`` messages of other jobs)."""
-
-    def __init__(self, held: Collection[str] = (), waiting: int = 0) -> None:
-        self.held = set(held)
-        self.waiting = waiting
-        self.sent: list[str] = []
-        self.looks: list[set[str]] = []
-        self.on_look: Callable[[int], None] | None = None
-        self.down = False
-
-    def enqueue(self, job_id: str) -> None:
-        self.sent.append(job_id)
-
-    def abort(self, job_id: str) -> None:
-        return None
-
-    def check(self) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-    def depth(self) -> int:
-        return self.waiting + len(self.held)
-
-    def holding(self, job_ids: Collection[str], *, taken_within: float) -> set[str]:
-        assert taken_within == 5  # stale_after_seconds
-        if self.down:
-            raise QueueUnavailableError("The job queue (Redis at here:6379) cannot be reached")
-        self.looks.append(set(job_ids))
-        if self.on_look is not None:
-            self.on_look(len(self.looks))
-        return self.held & set(job_ids)
-
-
 class InProcessQueue:
+    """A queue with no broker to ask (the in-process runner): the sweep re-sends nothing."""
+
     def __init__(self) -> None:
         self.sent: list[str] = []
 
@@ -70,6 +36,30 @@ class InProcessQueue:
 
     def close(self) -> None:
         return None
+
+
+class FakeBrokerQueue(InProcessQueue):
+    """A broker holding messages for ``held`` (and ``waiting`` messages of other jobs)."""
+
+    def __init__(self, held: Collection[str] = (), waiting: int = 0) -> None:
+        super().__init__()
+        self.held = set(held)
+        self.waiting = waiting
+        self.looks: list[set[str]] = []
+        self.on_look: Callable[[int], None] | None = None
+        self.down = False
+
+    def depth(self) -> int:
+        return self.waiting + len(self.held)
+
+    def holding(self, job_ids: Collection[str], *, taken_within: float) -> set[str]:
+        assert taken_within == 5  # stale_after_seconds
+        if self.down:
+            raise QueueUnavailableError("The job queue (Redis at here:6379) cannot be reached")
+        self.looks.append(set(job_ids))
+        if self.on_look is not None:
+            self.on_look(len(self.looks))
+        return self.held & set(job_ids)
 
 
 JOBS = [
